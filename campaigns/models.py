@@ -1,0 +1,277 @@
+"""Leads, templates, campaigns, their recipients and links, and the suppression list.
+
+The database enforces what must never break: unique public campaign ids, one
+recipient per (campaign, lead), lead emails unique whatever their case, unguessable
+recipient tokens, and statuses limited to their enums.
+"""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+
+
+def new_campaign_id():
+    return "camp_" + secrets.token_hex(6)
+
+
+def new_token():
+    """A recipient's tracking token: 192 random bits, URL-safe, unrelated to any id."""
+    return secrets.token_urlsafe(24)
+
+
+def status_check(name, field, choices):
+    return models.CheckConstraint(
+        condition=models.Q(**{f"{field}__in": [value for value, _ in choices]}), name=name
+    )
+
+
+class TimestampedModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        abstract = True
+
+
+class LeadStatus(models.TextChoices):
+    NEW = "new"
+    CONTACTED = "contacted"
+    QUALIFIED = "qualified"
+    CONVERTED = "converted"
+
+
+class Lead(TimestampedModel):
+    Status = LeadStatus
+
+    email = models.EmailField(max_length=254)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    company = models.CharField(max_length=255, blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    city = models.CharField(max_length=100, blank=True, db_index=True)
+    source = models.CharField(
+        max_length=50, blank=True, db_index=True,
+        help_text="Where the lead was found, e.g. craigslist, google_maps, linkedin, job_boards.",
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW, db_index=True)
+    tags = models.JSONField(default=list, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="lead_email_ci_unique"),
+            status_check("lead_status_valid", "status", LeadStatus.choices),
+        ]
+
+    def __str__(self):
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
+
+class EmailTemplate(TimestampedModel):
+    name = models.CharField(max_length=255, db_index=True)
+    description = models.TextField(blank=True)
+    category = models.CharField(max_length=100, blank=True, db_index=True)
+    subject = models.CharField(max_length=255)
+    body_html = models.TextField()
+    body_text = models.TextField(blank=True, help_text="Derived from the HTML when empty.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.name
+
+
+class LiveCampaignManager(models.Manager):
+    """Soft-deleted campaigns do not exist for anyone but `Campaign.all_objects`."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class Campaign(TimestampedModel):
+    Status = CampaignStatus
+
+    # The legal moves: action → (statuses it may start from, status it leads to).
+    # `campaigns.services.transition` is the one guard that applies this table.
+    TRANSITIONS = {
+        "launch": ({Status.DRAFT, Status.SCHEDULED}, Status.RUNNING),
+        "schedule": ({Status.DRAFT}, Status.SCHEDULED),
+        "unschedule": ({Status.SCHEDULED}, Status.DRAFT),
+        "pause": ({Status.RUNNING}, Status.PAUSED),
+        "resume": ({Status.PAUSED}, Status.RUNNING),
+        "complete": ({Status.RUNNING}, Status.COMPLETED),
+        "fail": ({Status.RUNNING, Status.SCHEDULED}, Status.FAILED),
+    }
+    EDITABLE = {Status.DRAFT, Status.SCHEDULED, Status.PAUSED}
+    CONTENT_EDITABLE = {Status.DRAFT, Status.SCHEDULED}
+    RECIPIENTS_EDITABLE = {Status.DRAFT, Status.SCHEDULED, Status.PAUSED}
+    FINAL = {Status.COMPLETED, Status.FAILED}
+
+    campaign_id = models.CharField(max_length=17, unique=True, default=new_campaign_id, editable=False)
+    name = models.CharField(max_length=255, db_index=True)
+    description = models.TextField(blank=True)
+    template = models.ForeignKey(
+        EmailTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    subject = models.CharField(max_length=255, blank=True, help_text="Overrides the template's subject.")
+    from_email = models.EmailField(blank=True)
+    from_name = models.CharField(max_length=255, blank=True)
+    reply_to = models.EmailField(blank=True)
+    send_rate_per_hour = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Messages per hour; empty means the global limit."
+    )
+    track_opens = models.BooleanField(default=True)
+    track_clicks = models.BooleanField(default=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.TextField(blank=True)
+    total_recipients = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="campaigns",
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = LiveCampaignManager()
+    all_objects = models.Manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        base_manager_name = "all_objects"
+        constraints = [status_check("campaign_status_valid", "status", CampaignStatus.choices)]
+
+    def __str__(self):
+        return f"{self.name} ({self.campaign_id})"
+
+
+class RecipientStatus(models.TextChoices):
+    PENDING = "pending"
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class CampaignRecipient(TimestampedModel):
+    Status = RecipientStatus
+
+    FINAL = {Status.SENT, Status.FAILED, Status.BOUNCED, Status.UNSUBSCRIBED}
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
+    # Kept when the lead is deleted: the recipient row is the campaign's history.
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign_recipients"
+    )
+    email_address = models.EmailField(max_length=254)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    message_id = models.CharField(max_length=255, blank=True, db_index=True)
+    # The sender's lease: a queued recipient whose lease expired is pending again.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    replied_at = models.DateTimeField(null=True, blank=True)
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    complained_at = models.DateTimeField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    open_count = models.PositiveIntegerField(default=0)
+    click_count = models.PositiveIntegerField(default=0)
+    machine_open_count = models.PositiveIntegerField(default=0)
+    machine_click_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "lead"], name="recipient_campaign_lead_unique"),
+            status_check("recipient_status_valid", "status", RecipientStatus.choices),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status"], name="recipient_campaign_status"),
+            models.Index(fields=["campaign", "email_address"], name="recipient_campaign_email"),
+        ]
+
+    def __str__(self):
+        return f"{self.email_address} in {self.campaign_id}"
+
+
+class CampaignLink(models.Model):
+    """A tracked link of a campaign: click redirects go only to URLs stored here."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="links")
+    url = models.TextField()
+    url_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "url_hash"], name="link_campaign_url_unique"),
+        ]
+
+    def __str__(self):
+        return self.url
+
+    @staticmethod
+    def hash_url(url):
+        return hashlib.sha256(url.encode()).hexdigest()
+
+    def save(self, *args, **kwargs):
+        self.url_hash = self.hash_url(self.url)
+        super().save(*args, **kwargs)
+
+
+class SuppressionReason(models.TextChoices):
+    UNSUBSCRIBED = "unsubscribed"
+    HARD_BOUNCE = "hard_bounce"
+    COMPLAINT = "complaint"
+    MANUAL = "manual"
+
+
+class Suppression(models.Model):
+    """An address no campaign may send to. Stored lower-cased."""
+
+    Reason = SuppressionReason
+
+    email = models.EmailField(max_length=254, unique=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    source = models.CharField(max_length=255, blank=True, help_text="What suppressed it, e.g. a campaign id or a provider.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [status_check("suppression_reason_valid", "reason", SuppressionReason.choices)]
+
+    def __str__(self):
+        return f"{self.email} ({self.reason})"
+
+    def save(self, *args, **kwargs):
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)

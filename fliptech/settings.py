@@ -1,0 +1,306 @@
+"""FlipTech Campaigns settings: one file, read from the environment.
+
+Every variable has a safe embedded default so that a fresh clone runs with no
+services at all (SQLite under var/, a filesystem Celery broker under var/, mail
+written as .eml files under var/mail/). Production mode (DEBUG off) refuses to
+start with the development SECRET_KEY.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("FLIPTECH_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_list(name, default=""):
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+DEV_SECRET_KEY = "dev-insecure-fliptech-change-me"
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = os.environ.get("SECRET_KEY") or DEV_SECRET_KEY
+if not DEBUG and (SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32):
+    raise ImproperlyConfigured(
+        "DEBUG is off: set SECRET_KEY to a random string of at least 32 characters."
+    )
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+
+# Absolute base of every tracking and unsubscribe link written into messages.
+SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "anymail",
+    "campaigns",
+    "tracking",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "fliptech.urls"
+WSGI_APPLICATION = "fliptech.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share one file: wait for locks instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A file, not :memory:, so a Celery worker started by a test sees the same data.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("DATABASE_TEST_NAME") or str(VAR_DIR / "test.sqlite3")
+    }
+elif os.environ.get("DATABASE_TEST_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["DATABASE_TEST_NAME"]}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Mail -----------------------------------------------------------------
+
+
+def parse_email_url(url):
+    """EMAIL_URL → Django email settings.
+
+    smtp://user:pass@host:port (plain, STARTTLS when ?tls=1), smtp+tls://… (STARTTLS),
+    smtp+ssl://… or smtps://… (implicit TLS), console://, file:///abs/path or file://
+    (var/mail/), locmem://, anymail://<esp> (e.g. anymail://mailgun, configured through
+    ANYMAIL_* variables).
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    conf = {}
+    if scheme in ("smtp", "smtp+tls", "smtp+ssl", "smtps"):
+        conf["EMAIL_BACKEND"] = "django.core.mail.backends.smtp.EmailBackend"
+        conf["EMAIL_HOST"] = parts.hostname or "localhost"
+        conf["EMAIL_PORT"] = parts.port or (465 if scheme in ("smtp+ssl", "smtps") else 25)
+        conf["EMAIL_HOST_USER"] = unquote(parts.username or "")
+        conf["EMAIL_HOST_PASSWORD"] = unquote(parts.password or "")
+        conf["EMAIL_USE_TLS"] = scheme == "smtp+tls" or query.get("tls") in ("1", "true")
+        conf["EMAIL_USE_SSL"] = scheme in ("smtp+ssl", "smtps") or query.get("ssl") in ("1", "true")
+        conf["EMAIL_TIMEOUT"] = int(query.get("timeout", 30))
+    elif scheme == "console":
+        conf["EMAIL_BACKEND"] = "django.core.mail.backends.console.EmailBackend"
+    elif scheme == "file":
+        path = unquote(parts.netloc + parts.path) or str(VAR_DIR / "mail")
+        conf["EMAIL_BACKEND"] = "django.core.mail.backends.filebased.EmailBackend"
+        conf["EMAIL_FILE_PATH"] = path
+    elif scheme == "locmem":
+        conf["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
+    elif scheme == "anymail":
+        esp = parts.netloc or parts.path.strip("/")
+        conf["EMAIL_BACKEND"] = f"anymail.backends.{esp}.EmailBackend"
+    else:
+        raise ImproperlyConfigured(f"EMAIL_URL: unsupported scheme {scheme!r}")
+    return conf
+
+
+EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+globals().update(parse_email_url(os.environ.get("EMAIL_URL") or f"file://{VAR_DIR / 'mail'}"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "FlipTech Pro <offers@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+DEFAULT_REPLY_TO = os.environ.get("DEFAULT_REPLY_TO", "")
+# Optional mailto: address added to List-Unsubscribe beside the https URL.
+LIST_UNSUBSCRIBE_MAILTO = os.environ.get("LIST_UNSUBSCRIBE_MAILTO", "")
+
+# Any ANYMAIL_<KEY> variable becomes ANYMAIL["<KEY>"] (e.g. ANYMAIL_MAILGUN_API_KEY,
+# ANYMAIL_WEBHOOK_SECRET="user:pass").
+ANYMAIL = {
+    key[len("ANYMAIL_"):]: value
+    for key, value in os.environ.items()
+    if key.startswith("ANYMAIL_") and value
+}
+
+# --- Celery ---------------------------------------------------------------
+
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for sub in ("out", "processed"):
+        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "out"),
+        "data_folder_out": str(BROKER_DIR / "out"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+else:
+    # Longer than any batch can take, so Redis does not hand an unacked task to a
+    # second worker while the first still works on it.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    }
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# --- Sending --------------------------------------------------------------
+
+# Global cap on messages per hour across every worker (0 = no cap).
+SEND_RATE_PER_HOUR = env_int("SEND_RATE_PER_HOUR", 0)
+SEND_BATCH_SIZE = env_int("SEND_BATCH_SIZE", 200)
+# How long a claimed (queued) recipient stays claimed before the janitor frees it.
+SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 600)
+# Where shared pacing state lives: the Redis URL when the broker is Redis.
+RATE_LIMIT_REDIS_URL = os.environ.get(
+    "RATE_LIMIT_REDIS_URL",
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "",
+)
+
+# --- API ------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "rest_framework.permissions.DjangoModelPermissions",
+    ],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_THROTTLE_ANON", "60/minute"),
+        "user": os.environ.get("API_THROTTLE_USER", "6000/minute"),
+    },
+    "EXCEPTION_HANDLER": "fliptech.api.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "FlipTech Campaigns API",
+    "DESCRIPTION": "Email campaigns for FlipTech Pro: leads, templates, campaigns, sending, tracking.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+APP_VERSION = "1.0.0"
+
+# Throttles and rate limiting share this cache; Redis when configured.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL.startswith("redis")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
