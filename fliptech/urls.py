@@ -6,7 +6,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("api/v1/", include("campaigns.urls")),
     path("api/v1/", include("tracking.api_urls")),
+    path("api/v1/", include("campaigns.urls")),
     path("", include("tracking.urls")),
 ]

@@ -1,0 +1,60 @@
+"""Reads on campaigns, computed by the database."""
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
+
+from .models import CampaignRecipient
+
+Status = CampaignRecipient.Status
+
+# CampaignMetrics counters, each one aggregate over the recipient rows. A recipient
+# counts as sent once the server accepted its message, whatever happened next.
+_COUNTERS = {
+    "emails_sent": Count("id", filter=Q(sent_at__isnull=False)),
+    "emails_opened": Count("id", filter=Q(opened_at__isnull=False)),
+    "emails_clicked": Count("id", filter=Q(clicked_at__isnull=False)),
+    "emails_replied": Count("id", filter=Q(replied_at__isnull=False)),
+    "emails_bounced": Count("id", filter=Q(bounced_at__isnull=False)),
+    "emails_failed": Count("id", filter=Q(status=Status.FAILED)),
+    "emails_unsubscribed": Count("id", filter=Q(unsubscribed_at__isnull=False)),
+    "emails_complained": Count("id", filter=Q(complained_at__isnull=False)),
+    "machine_opens": Coalesce(Sum("machine_open_count"), 0),
+    "machine_clicks": Coalesce(Sum("machine_click_count"), 0),
+}
+
+EMPTY_COUNTERS = {name: 0 for name in _COUNTERS}
+
+
+def rate(numerator: int, denominator: int) -> float:
+    """A percentage 0–100 rounded to 2 places; 0 when the denominator is 0."""
+    return round(100.0 * numerator / denominator, 2) if denominator else 0.0
+
+
+def metrics_from_counters(counters: dict) -> dict:
+    """CampaignMetrics from raw counters: rates on the delivered denominator
+    (delivered = sent − bounced), click-to-open on opens, bounces on sent."""
+    m = {**EMPTY_COUNTERS, **counters}
+    delivered = max(m["emails_sent"] - m["emails_bounced"], 0)
+    return {
+        **m,
+        "emails_delivered": delivered,
+        "open_rate": rate(m["emails_opened"], delivered),
+        "click_rate": rate(m["emails_clicked"], delivered),
+        "reply_rate": rate(m["emails_replied"], delivered),
+        "bounce_rate": rate(m["emails_bounced"], m["emails_sent"]),
+        "click_to_open_rate": rate(m["emails_clicked"], m["emails_opened"]),
+        "unsubscribe_rate": rate(m["emails_unsubscribed"], delivered),
+        "complaint_rate": rate(m["emails_complained"], delivered),
+    }
+
+
+def campaign_metrics(*, campaign_ids) -> dict:
+    """{campaign pk: CampaignMetrics dict} for every id given, in one grouped query."""
+    rows = (
+        CampaignRecipient.objects.filter(campaign_id__in=list(campaign_ids))
+        .order_by()
+        .values("campaign_id")
+        .annotate(**_COUNTERS)
+    )
+    found = {row.pop("campaign_id"): row for row in rows}
+    return {pk: metrics_from_counters(found.get(pk, {})) for pk in campaign_ids}
