@@ -75,6 +75,11 @@ def api(client_for, user):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     # Throttle counters live in the cache; tests must not throttle each other.
     from django.core.cache import cache
