@@ -2,8 +2,9 @@
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
+from django.http import Http404
 
-from .models import CampaignRecipient
+from .models import Campaign, CampaignRecipient
 
 Status = CampaignRecipient.Status
 
@@ -58,3 +59,21 @@ def campaign_metrics(*, campaign_ids) -> dict:
     )
     found = {row.pop("campaign_id"): row for row in rows}
     return {pk: metrics_from_counters(found.get(pk, {})) for pk in campaign_ids}
+
+
+def campaign_get(*, key) -> Campaign:
+    """The live campaign named by `key`: its numeric id or its public `camp_…` id.
+
+    Raises Http404 for anything else (unknown, soft-deleted, malformed) — never a 500.
+    """
+    key = str(key)
+    if key.isdigit() and len(key) < 19:
+        lookup = {"pk": int(key)}
+    elif key.startswith("camp_") and len(key) <= 17:
+        lookup = {"campaign_id": key}
+    else:
+        raise Http404("No campaign matches the given id.")
+    try:
+        return Campaign.objects.get(**lookup)
+    except Campaign.DoesNotExist:
+        raise Http404("No campaign matches the given id.") from None
