@@ -1,5 +1,7 @@
 """Reads on campaigns, computed by the database."""
 
+import re
+
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -67,9 +69,11 @@ def campaign_get(*, key) -> Campaign:
     Raises Http404 for anything else (unknown, soft-deleted, malformed) — never a 500.
     """
     key = str(key)
-    if key.isdigit() and len(key) < 19:
+    # ASCII only: str.isdigit() accepts "²", which int() refuses; a NUL byte in a
+    # camp_ key would reach PostgreSQL and fail there.
+    if re.fullmatch(r"[0-9]{1,18}", key):
         lookup = {"pk": int(key)}
-    elif key.startswith("camp_") and len(key) <= 17:
+    elif re.fullmatch(r"camp_[0-9a-f]{12}", key):
         lookup = {"campaign_id": key}
     else:
         raise Http404("No campaign matches the given id.")
@@ -77,3 +81,10 @@ def campaign_get(*, key) -> Campaign:
         return Campaign.objects.get(**lookup)
     except Campaign.DoesNotExist:
         raise Http404("No campaign matches the given id.") from None
+
+
+def campaign_pending_count(*, campaign: Campaign) -> int:
+    """Recipients not yet sent: pending plus queued (claimed by a sender)."""
+    return CampaignRecipient.objects.filter(
+        campaign=campaign, status__in=[Status.PENDING, Status.QUEUED]
+    ).count()

@@ -1,9 +1,31 @@
-"""Writes on campaigns. Every status change goes through `transition`."""
+"""Writes on campaigns. Every status change goes through `transition`.
 
+Each function checks what it needs, changes the row with one conditional UPDATE (so two
+concurrent calls cannot both win), and queues Celery work only on commit.
+"""
+
+from email.utils import parseaddr
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+from django.http import Http404
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
+from fliptech.api import BadRequest
+
+from . import rendering, tasks
 from .exceptions import InvalidState
-from .models import Campaign
+from .models import Campaign, CampaignRecipient
+
+# Fields that shape the message itself: frozen once the campaign has started sending.
+CONTENT_FIELDS = frozenset(
+    {"template", "subject", "from_email", "from_name", "reply_to", "track_opens", "track_clicks"}
+)
+# Everything `campaign_update` may write (never `status`: that is the actions' business).
+UPDATABLE_FIELDS = CONTENT_FIELDS | {"name", "description", "scheduled_at", "send_rate_per_hour"}
 
 
 def transition(*, campaign: Campaign, action: str, **fields) -> Campaign:
@@ -19,9 +41,190 @@ def transition(*, campaign: Campaign, action: str, **fields) -> Campaign:
         status=target, updated_at=timezone.now(), **fields
     )
     if updated != 1:
-        campaign.refresh_from_db(fields=["status"])
+        _refresh_or_404(campaign)
         raise InvalidState(
             f"Cannot {action} a campaign that is {campaign.status}.", code="invalid_state"
         )
     campaign.refresh_from_db()
     return campaign
+
+
+def _refresh_or_404(campaign: Campaign) -> None:
+    """Reload `campaign`'s status and deletion mark; a campaign deleted meanwhile is a 404."""
+    campaign.refresh_from_db(fields=["status", "deleted_at"])
+    if campaign.deleted_at is not None:
+        raise Http404("No campaign matches the given id.")
+
+
+def _require_status(campaign: Campaign, allowed, doing: str) -> None:
+    """Early, friendly refusal; the conditional UPDATE that follows is what guarantees it."""
+    if campaign.status not in allowed:
+        raise InvalidState(f"Cannot {doing} a campaign that is {campaign.status}.", code="invalid_state")
+
+
+def _sender_defaults() -> dict:
+    """from_name/from_email from DEFAULT_FROM_EMAIL ("Name <addr>"), reply_to from
+    DEFAULT_REPLY_TO."""
+    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return {"from_name": name, "from_email": address, "reply_to": settings.DEFAULT_REPLY_TO}
+
+
+def campaign_create(*, user, **fields) -> Campaign:
+    """A draft campaign owned by `user`.
+
+    Decision: sender fields left empty are filled from the settings at creation, so the
+    campaign shows (and keeps) the sender it will use, as Mailchimp's audience defaults do.
+    """
+    unknown = set(fields) - UPDATABLE_FIELDS
+    if unknown:
+        raise TypeError(f"campaign_create: unknown fields {sorted(unknown)}")
+    for name, default in _sender_defaults().items():
+        if not fields.get(name):
+            fields[name] = default
+    created_by = user if user is not None and user.is_authenticated else None
+    return Campaign.objects.create(created_by=created_by, **fields)
+
+
+def campaign_update(*, campaign: Campaign, **fields) -> Campaign:
+    """Write `fields` (a subset of UPDATABLE_FIELDS) if the status allows it.
+
+    Draft, scheduled and paused campaigns are editable; content fields (template, subject,
+    sender, tracking switches) only in draft and scheduled. A scheduled campaign keeps a
+    time: clearing `scheduled_at` is refused (pause it to unschedule). The status check and
+    the write are one conditional UPDATE, so a campaign launched meanwhile is not edited.
+    """
+    unknown = set(fields) - UPDATABLE_FIELDS
+    if unknown:
+        raise TypeError(f"campaign_update: unknown fields {sorted(unknown)}")
+    allowed = set(Campaign.CONTENT_EDITABLE if CONTENT_FIELDS & set(fields) else Campaign.EDITABLE)
+    doing = "change the content of" if CONTENT_FIELDS & set(fields) else "edit"
+    _require_status(campaign, allowed, doing)
+    if "scheduled_at" in fields and fields["scheduled_at"] is None:
+        if campaign.status == Campaign.Status.SCHEDULED:
+            raise ValidationError(
+                {"scheduled_at": ["A scheduled campaign needs a time; pause it to unschedule."]}
+            )
+        allowed.discard(Campaign.Status.SCHEDULED)
+    if not fields:
+        return campaign
+    updated = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(
+        updated_at=timezone.now(), **fields
+    )
+    if updated != 1:
+        _refresh_or_404(campaign)
+        raise InvalidState(f"Cannot {doing} a campaign that is {campaign.status}.", code="invalid_state")
+    campaign.refresh_from_db()
+    return campaign
+
+
+def campaign_delete(*, campaign: Campaign) -> Campaign:
+    """Soft delete: the row stays (its recipients and events are history) but the campaign
+    is gone for every API call and list, and its name is free again. Refused while
+    running (pause it first)."""
+    now = timezone.now()
+    updated = (
+        Campaign.objects.filter(pk=campaign.pk)
+        .exclude(status=Campaign.Status.RUNNING)
+        .update(deleted_at=now, updated_at=now)
+    )
+    if updated != 1:
+        _refresh_or_404(campaign)
+        raise InvalidState(
+            "Cannot delete a running campaign; pause it first.", code="invalid_state"
+        )
+    campaign.deleted_at = now
+    return campaign
+
+
+def _check_sendable(campaign: Campaign) -> None:
+    """A template is set and the campaign's subject and bodies render (400 otherwise)."""
+    if campaign.template_id is None:
+        raise BadRequest("The campaign has no template; set template_id first.", code="template_missing")
+    rendering.check_campaign_renders(campaign=campaign)
+
+
+def campaign_launch(
+    *,
+    campaign: Campaign,
+    user=None,
+    send_immediately: bool = True,
+    scheduled_at=None,
+    test_mode: bool = False,
+    test_email: str | None = None,
+    send_rate_per_hour: int | None = None,
+) -> Campaign:
+    """Start sending now (draft/scheduled → running) or schedule it (draft → scheduled).
+
+    - `send_immediately=False` needs a future `scheduled_at`, given here or already on the
+      campaign; celery-beat launches it once that time has passed.
+    - Needs a template that renders (`TemplateError`, 400) and at least one pending
+      recipient (`BadRequest` code `no_recipients`, 400); a status the table forbids is
+      `InvalidState` (409). Of two concurrent launches exactly one wins.
+    - `test_mode=True` only sends one test message to `test_email` (like
+      `campaign_send_test`) and leaves the campaign, its status included, unchanged.
+    - `send_rate_per_hour`, when given, is stored in the same UPDATE.
+    - On running, `tasks.send_campaign` is queued once the transaction commits.
+
+    `user` is accepted for auditing by callers; the launch does not depend on it.
+    """
+    if test_mode:
+        if not test_email:
+            raise ValidationError({"test_email": ["Required when test_mode is true."]})
+        campaign_send_test(campaign=campaign, test_email=test_email)
+        return campaign
+
+    action = "launch" if send_immediately else "schedule"
+    allowed, _ = Campaign.TRANSITIONS[action]
+    _require_status(campaign, allowed, "launch" if send_immediately else "schedule")
+
+    fields = {}
+    if send_rate_per_hour is not None:
+        fields["send_rate_per_hour"] = send_rate_per_hour
+    if send_immediately:
+        fields["started_at"] = Coalesce(F("started_at"), Value(timezone.now()))
+    else:
+        when = scheduled_at or campaign.scheduled_at
+        if when is None:
+            raise ValidationError({"scheduled_at": ["Required when send_immediately is false."]})
+        if when <= timezone.now():
+            raise ValidationError({"scheduled_at": ["Must be in the future."]})
+        fields["scheduled_at"] = when
+
+    _check_sendable(campaign)
+    if not campaign.recipients.filter(status=CampaignRecipient.Status.PENDING).exists():
+        raise BadRequest("The campaign has no pending recipients; add some first.", code="no_recipients")
+
+    with transaction.atomic():
+        transition(campaign=campaign, action=action, **fields)
+        if send_immediately:
+            pk = campaign.pk
+            transaction.on_commit(lambda: tasks.send_campaign.delay(pk))
+    return campaign
+
+
+def campaign_pause(*, campaign: Campaign) -> Campaign:
+    """running → paused (sets `paused_at`): the sender starts no new message after this
+    commits. scheduled → draft (unschedule; `scheduled_at` is cleared)."""
+    if campaign.status == Campaign.Status.SCHEDULED:
+        return transition(campaign=campaign, action="unschedule", scheduled_at=None)
+    return transition(campaign=campaign, action="pause", paused_at=timezone.now())
+
+
+def campaign_resume(*, campaign: Campaign) -> Campaign:
+    """paused → running (clears `paused_at`), then `tasks.send_campaign` on commit: only
+    recipients not yet sent are sent."""
+    with transaction.atomic():
+        transition(campaign=campaign, action="resume", paused_at=None)
+        pk = campaign.pk
+        transaction.on_commit(lambda: tasks.send_campaign.delay(pk))
+    return campaign
+
+
+def campaign_send_test(*, campaign: Campaign, test_email: str, lead=None) -> None:
+    """Queue one real test message to `test_email` (subject prefixed "[TEST] ",
+    personalised with `lead` or sample data, not counted in stats). Allowed in every
+    status; needs a template that renders."""
+    _check_sendable(campaign)
+    pk, lead_pk = campaign.pk, lead.pk if lead is not None else None
+    transaction.on_commit(lambda: tasks.send_test_email.delay(pk, test_email, lead_pk))
+

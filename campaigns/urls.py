@@ -1,1 +1,25 @@
-urlpatterns = []
+"""Routes under /api/v1/. Every path answers with and without a trailing slash."""
+
+from django.urls import re_path
+from rest_framework.routers import SimpleRouter
+
+from .api.campaigns import CampaignViewSet
+from .api.health import HealthView
+
+
+class Router(SimpleRouter):
+    """A SimpleRouter whose routes end in an optional slash (`/?`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = Router()
+router.register("campaigns", CampaignViewSet, basename="campaign")
+
+urlpatterns = [
+    # Before the router: "health" would otherwise be taken for a campaign id.
+    re_path(r"^campaigns/health/?$", HealthView.as_view(), name="campaign-health"),
+    *router.urls,
+]

@@ -1,15 +1,33 @@
-"""API glue shared by every app: the error shape and the list shape."""
+"""API glue shared by every app: the error shape, the list shape, string checks and the
+documented error answers."""
 
-from rest_framework import serializers
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
+class BadRequest(exceptions.APIException):
+    """A 400 that is about the request as a whole rather than one field:
+    answered as `{"detail", "code"}` (pass `code=` for the machine code)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The request cannot be carried out."
+    default_code = "bad_request"
+
+
 def exception_handler(exc, context):
     """Validation errors keep DRF's `{"field": [...]}`; every other error is
     `{"detail": "human sentence", "code": "machine_code"}`."""
+    # Django's own 404/403 carry no code: give them DRF's.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or None)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
     response = drf_exception_handler(exc, context)
     if response is None or isinstance(exc, ValidationError):
         return response
@@ -19,8 +37,72 @@ def exception_handler(exc, context):
     return response
 
 
+# --- Strings, checked before the database sees them ------------------------------------
+# DRF's CharField already refuses NUL bytes and lone surrogates and enforces max_length.
+# What it does not refuse is a line break in a value that ends up in a mail header
+# (header injection), hence this validator.
+
+
+def no_line_breaks(value):
+    """Refuse CR, LF and other line separators: the value goes into a mail header."""
+    if isinstance(value, str) and any(ch in value for ch in "\r\n\x0b\x0c\x85\u2028\u2029"):
+        raise ValidationError("Line breaks are not allowed here.", code="line_break")
+
+
+class HeaderCharField(serializers.CharField):
+    """A CharField for a value written into a mail header (subject, from name, …)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(no_line_breaks)
+
+
+# --- Documented error answers ----------------------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error but a field validation error."""
+
+    detail = serializers.CharField(help_text="A human sentence.")
+    code = serializers.CharField(help_text="A machine code, e.g. invalid_state, not_found, not_authenticated.")
+
+
+VALIDATION_ERROR_SCHEMA = {
+    "type": "object",
+    "description": (
+        'Field errors in DRF\'s shape `{"field": ["message", …]}` (`non_field_errors` for the '
+        'body as a whole), or `{"detail", "code"}` when the request as a whole is refused.'
+    ),
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+
+_ERROR_DESCRIPTIONS = {
+    400: "Validation error.",
+    401: "No or invalid credentials (`Authorization: Token <key>` or a session).",
+    403: "Authenticated, but without the model permission this write needs.",
+    404: "No such object (or it was deleted).",
+    409: "The campaign's status forbids this (`code: invalid_state`); nothing changed.",
+    413: "The request is over its size limit.",
+    429: "Throttled (`code: throttled`); see the Retry-After header.",
+    503: "A service is down.",
+}
+
+
+def error_responses(*codes) -> dict:
+    """`{status: OpenApiResponse}` for extend_schema(responses=…): 400 documents both the
+    field-error and the `{"detail", "code"}` shapes, the others `ErrorSerializer`."""
+    out = {}
+    for code in codes:
+        if code == 400:
+            out[code] = OpenApiResponse(VALIDATION_ERROR_SCHEMA, description=_ERROR_DESCRIPTIONS[400])
+        else:
+            out[code] = OpenApiResponse(ErrorSerializer, description=_ERROR_DESCRIPTIONS.get(code, ""))
+    return out
+
+
 class ListQuerySerializer(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, default=1)
+    # Capped so that the offset always fits a 64-bit integer (a page past the end is empty).
+    page = serializers.IntegerField(min_value=1, max_value=10_000_000, default=1)
     page_size = serializers.IntegerField(min_value=1)
     sort_by = serializers.ChoiceField(choices=[])
     sort_order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
@@ -89,7 +171,8 @@ class PageNumberListPagination(BasePagination):
 
     def get_schema_operation_parameters(self, view):
         return [
-            {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "default": 1}},
+            {"name": "page", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 10_000_000, "default": 1}},
             {
                 "name": "page_size", "in": "query", "required": False,
                 "schema": {
