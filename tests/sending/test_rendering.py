@@ -1,0 +1,128 @@
+"""Templates compile with line numbers, render from plain data only, and produce both parts."""
+
+import pytest
+
+from campaigns import rendering
+from campaigns.exceptions import TemplateError
+from tests.factories import CampaignFactory, EmailTemplateFactory, LeadFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_validate_template_source_accepts_valid_templates():
+    assert rendering.validate_template_source(
+        subject="Hi {{ lead.first_name }}", body_html="<p>{% if lead.city %}{{ lead.city }}{% endif %}</p>"
+    ) == {}
+
+
+def test_validate_template_source_reports_field_and_line():
+    errors = rendering.validate_template_source(
+        subject="{% if %}", body_html="<p>fine</p>\n<p>\n{% for x in %}</p>", body_text="{% endfor %}"
+    )
+    assert set(errors) == {"subject", "body_html", "body_text"}
+    assert errors["body_html"][0].startswith("line 3: ")
+    assert errors["subject"][0].startswith("line 1: ")
+
+
+def test_template_cannot_load_libraries_or_include_files():
+    assert "body_html" in rendering.validate_template_source(subject="x", body_html="{% load static %}")
+    template = EmailTemplateFactory(body_html='{% include "admin/base.html" %}')
+    with pytest.raises(TemplateError):
+        rendering.render_preview(template=template)
+
+
+def test_template_sees_plain_data_not_models():
+    lead = LeadFactory(first_name="Ann", attributes={"listing": "3BR house"})
+    template = EmailTemplateFactory(
+        subject="{{ lead.first_name }}",
+        body_html="<p>{{ lead.attributes.listing }}|{{ lead.save }}|{{ lead.campaign_recipients }}|"
+        "{{ campaign.created_by }}|{{ settings.SECRET_KEY }}</p>",
+    )
+    out = rendering.render_preview(template=template, lead=lead)
+    assert out["html"] == "<p>3BR house||||</p>"
+
+
+def test_html_is_autoescaped_but_subject_and_text_are_not():
+    lead = LeadFactory(first_name="<b>Bo & Co</b>")
+    template = EmailTemplateFactory(
+        subject="For {{ lead.first_name }}", body_html="<p>{{ lead.first_name }}</p>",
+        body_text="Hi {{ lead.first_name }}",
+    )
+    out = rendering.render_preview(template=template, lead=lead)
+    assert out["subject"] == "For <b>Bo & Co</b>"
+    assert out["html"] == "<p>&lt;b&gt;Bo &amp; Co&lt;/b&gt;</p>"
+    assert out["text"] == "Hi <b>Bo & Co</b>\n"
+
+
+def test_subject_never_contains_line_breaks():
+    lead = LeadFactory(first_name="Eve\r\nBcc: victim@example.com")
+    template = EmailTemplateFactory(subject="Hello\n{{ lead.first_name }}")
+    out = rendering.render_preview(template=template, lead=lead)
+    assert "\r" not in out["subject"] and "\n" not in out["subject"]
+    assert out["subject"] == "Hello Eve Bcc: victim@example.com"
+
+
+def test_text_part_is_derived_from_html_when_empty():
+    template = EmailTemplateFactory(
+        subject="s",
+        body_html="<html><head><title>x</title><style>p{color:red}</style></head><body>"
+        "<h1>Hello {{ lead.first_name }}</h1><p>See <a href=\"https://a.example/o?x=1&amp;y=2\">"
+        "the offer</a> or <a href=\"mailto:hi@a.example\">write</a>.</p>"
+        "<ul>{% for t in lead.tags %}<li>{{ t }}</li>{% endfor %}</ul>"
+        "<script>alert(1)</script><p>Bye<br>now</p></body></html>",
+        body_text="",
+    )
+    lead = LeadFactory(first_name="Ann", tags=["one", "two"])
+    text = rendering.render_preview(template=template, lead=lead)["text"]
+    assert text == (
+        "Hello Ann\n\nSee the offer (https://a.example/o?x=1&y=2) or write (hi@a.example).\n\n"
+        "- one\n- two\n\nBye\nnow\n"
+    )
+
+
+def test_css_is_inlined():
+    template = EmailTemplateFactory(
+        body_html="<html><head><style>p.x{color:red}</style></head><body><p class=\"x\">Hi</p></body></html>"
+    )
+    html = rendering.render_preview(template=template)["html"]
+    assert 'style="color: red;"' in html
+    assert "<style" not in html
+
+
+def test_preview_uses_sample_data_and_campaign_subject():
+    template = EmailTemplateFactory(subject="Template subject {{ lead.first_name }}")
+    campaign = CampaignFactory(template=template, subject="Campaign {{ campaign.name }} for {{ lead.first_name }}",
+                               name="Spring")
+    out = rendering.render_preview(template=template, campaign=campaign)
+    assert out["subject"] == "Campaign Spring for Jane"
+    assert "/u/preview/" in out["html"]
+
+
+def test_check_campaign_renders_passes_for_a_good_template():
+    rendering.check_campaign_renders(campaign=CampaignFactory())
+
+
+def test_check_campaign_renders_raises_for_syntax_error_with_line():
+    campaign = CampaignFactory(template=EmailTemplateFactory(body_html="<p>ok</p>\n{% if %}"))
+    with pytest.raises(TemplateError) as info:
+        rendering.check_campaign_renders(campaign=campaign)
+    assert "body_html: line 2" in str(info.value.detail)
+    assert info.value.status_code == 400
+
+
+def test_check_campaign_renders_raises_without_template():
+    with pytest.raises(TemplateError):
+        rendering.check_campaign_renders(campaign=CampaignFactory(template=None))
+
+
+def test_check_campaign_renders_raises_when_subject_renders_empty():
+    campaign = CampaignFactory(template=EmailTemplateFactory(subject="{{ lead.nothing }}"))
+    with pytest.raises(TemplateError):
+        rendering.check_campaign_renders(campaign=campaign)
+
+
+def test_url_builders_are_absolute_from_site_url(settings):
+    settings.SITE_URL = "https://mail.example.com"
+    assert rendering.open_url("tok") == "https://mail.example.com/t/o/tok.gif"
+    assert rendering.click_url("tok", 7) == "https://mail.example.com/t/c/tok/7"
+    assert rendering.unsubscribe_url("tok") == "https://mail.example.com/u/tok/"
