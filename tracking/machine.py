@@ -1,0 +1,85 @@
+"""Is a pixel hit or a click a person, or a machine acting on the message?
+
+Rules (see docs/tracking.md for the reasoning), applied in order:
+
+1. ``HEAD`` requests are machines (the view passes ``method``): people's mail clients GET.
+2. Gmail's image proxy (``GoogleImageProxy`` / ``ggpht.com``) is a PERSON: Gmail fetches
+   images through it only when someone opens the message.
+3. Known bot, scanner and security-gateway user agents (``BOT_UA_MARKERS``) are machines.
+4. Apple Mail Privacy Protection: Apple's proxy prefetches every image when the message is
+   delivered, whether or not anyone reads it. Its fetches come from Apple's egress ranges
+   (17.0.0.0/8, Apple-owned) with a bare ``Mozilla/5.0`` user agent, no version details. An
+   open whose IP is in ``APPLE_PROXY_NETWORKS`` or whose user agent is exactly ``Mozilla/5.0``
+   is a machine open.
+5. Link scanners (Microsoft Defender Safe Links, Mimecast, Proofpoint, Barracuda …) fetch
+   every link within seconds of delivery. A click less than ``SCANNER_WINDOW_SECONDS``
+   after ``sent_at`` is a machine click. (An open in that window is not judged by time: a
+   person reading a message the moment it lands is common, and the proxy rules catch the
+   prefetchers.)
+6. An empty user agent on a click or open is a machine (every real mail client and browser
+   sends one).
+"""
+
+import ipaddress
+import re
+from datetime import datetime
+
+SCANNER_WINDOW_SECONDS = 10
+
+# Apple's 17.0.0.0/8 is where Mail Privacy Protection prefetches come from.
+APPLE_PROXY_NETWORKS = [ipaddress.ip_network("17.0.0.0/8")]
+
+# Case-insensitive substrings of user agents that are never a person.
+BOT_UA_MARKERS = (
+    "crawler", "spider", "slurp", "curl/", "wget/", "python-requests", "python-urllib",
+    "aiohttp", "go-http-client", "java/", "okhttp", "libwww-perl", "httpclient", "headlesschrome",
+    "phantomjs", "barracuda", "mimecast", "proofpoint", "safelinks", "ms-office-safelinks",
+    "symantec", "forcepoint", "trendmicro", "sophos", "fortiguard", "cisco", "ironport",
+    "zscaler", "paloalto", "checkpoint", "microsoft office protocol discovery",
+    "linkchecker", "urlscan", "virustotal", "yahoomailproxy",
+)
+# "bot" as in Googlebot/bingbot, but not the Cubot phone brand.
+_BOT_RE = re.compile(
+    "|".join([r"(?<!cu)bot"] + [re.escape(m) for m in BOT_UA_MARKERS]), re.IGNORECASE
+)
+_GMAIL_PROXY_RE = re.compile(r"GoogleImageProxy|ggpht\.com", re.IGNORECASE)
+
+
+def _ip_in(ip: str | None, networks) -> bool:
+    if not ip:
+        return False
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr in net for net in networks)
+
+
+def is_machine(
+    *,
+    event_type: str,
+    user_agent: str = "",
+    ip_address: str | None = None,
+    method: str = "GET",
+    sent_at: datetime | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """True when the hit is a proxy prefetch, scanner or bot rather than a person.
+
+    Only opens and clicks are judged; every other event type is never a machine.
+    """
+    if event_type not in ("open", "click"):
+        return False
+    if method.upper() == "HEAD":
+        return True
+    ua = (user_agent or "").strip()
+    if _GMAIL_PROXY_RE.search(ua):
+        return False
+    if not ua or _BOT_RE.search(ua):
+        return True
+    if event_type == "open" and (ua == "Mozilla/5.0" or _ip_in(ip_address, APPLE_PROXY_NETWORKS)):
+        return True
+    if event_type == "click" and sent_at is not None and at is not None:
+        if 0 <= (at - sent_at).total_seconds() < SCANNER_WINDOW_SECONDS:
+            return True
+    return False

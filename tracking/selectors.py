@@ -1,0 +1,312 @@
+"""Stats (endpoint 14) and analytics (endpoint 15), computed by the database.
+
+Each section is one aggregate query; nothing loops over events in Python. The only
+Python work is parsing user agents, and only the distinct ones (at most
+``UA_DISTINCT_LIMIT``, the most frequent), after SQL has grouped the events by agent.
+"""
+
+from datetime import timedelta
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Aggregate, Count, F, FloatField, Func, Max, Min, Q, Sum, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce, Lower, StrIndex, Substr, TruncHour
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignRecipient
+from campaigns.selectors import _COUNTERS as METRIC_COUNTERS  # the one definition of CampaignMetrics
+from campaigns.selectors import metrics_from_counters
+
+from .models import EmailTracking
+
+Status = CampaignRecipient.Status
+EventType = EmailTracking.EventType
+
+TOP_N = 10
+LIST_N = 20
+UA_DISTINCT_LIMIT = 1000
+FINAL_STATUSES = [Status.SENT, Status.FAILED, Status.BOUNCED, Status.UNSUBSCRIBED]
+MIN_PACE_WINDOW = timedelta(minutes=1)
+
+
+def _iso(value):
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def campaign_stats(*, campaign: Campaign) -> dict:
+    """CampaignStatsResponse. Two queries: one aggregate over the campaign's recipients
+    (status counters, CampaignMetrics counters, totals, send window) and the newest event."""
+    now = timezone.now()
+    status_counts = {s: Count("id", filter=Q(status=s)) for s in Status.values}
+    agg = CampaignRecipient.objects.filter(campaign=campaign).aggregate(
+        total=Count("id"),
+        **{f"st_{s}": c for s, c in status_counts.items()},
+        **METRIC_COUNTERS,
+        total_opens=Coalesce(Sum("open_count"), 0),
+        total_clicks=Coalesce(Sum("click_count"), 0),
+        first_sent=Min("sent_at"),
+        last_sent=Max("sent_at"),
+        sent_last_hour=Count("id", filter=Q(sent_at__gte=now - timedelta(hours=1))),
+    )
+    last_event_at = (
+        EmailTracking.objects.filter(campaign=campaign).order_by().aggregate(last=Max("created_at"))["last"]
+    )
+    metrics = metrics_from_counters({k: agg[k] for k in METRIC_COUNTERS})
+    total = agg["total"]
+    sent = metrics["emails_sent"]
+    final = sum(agg[f"st_{s}"] for s in FINAL_STATUSES)
+    remaining = agg[f"st_{Status.PENDING}"] + agg[f"st_{Status.QUEUED}"]
+
+    first, last = agg["first_sent"], agg["last_sent"]
+    running = campaign.status == Campaign.Status.RUNNING
+    emails_per_hour = 0.0
+    if running and first:
+        window_start = max(first, now - timedelta(hours=1))
+        in_window = sent if window_start == first else agg["sent_last_hour"]
+        elapsed = max(now - window_start, MIN_PACE_WINDOW)
+        emails_per_hour = in_window * 3600 / elapsed.total_seconds()
+    elif first:
+        emails_per_hour = sent * 3600 / max(last - first, MIN_PACE_WINDOW).total_seconds()
+    average_send_time = (last - first).total_seconds() / (sent - 1) if sent > 1 else 0.0
+
+    estimated_completion = None
+    if running:
+        if remaining == 0:
+            estimated_completion = now
+        elif emails_per_hour > 0:
+            estimated_completion = now + timedelta(hours=remaining / emails_per_hour)
+    elif campaign.status == Campaign.Status.COMPLETED:
+        estimated_completion = campaign.completed_at
+
+    return {
+        "campaign_id": campaign.campaign_id,
+        "campaign_name": campaign.name,
+        "status": campaign.status,
+        "total_recipients": total,
+        "pending": agg[f"st_{Status.PENDING}"],
+        "queued": agg[f"st_{Status.QUEUED}"],
+        "sent": sent,
+        "failed": metrics["emails_failed"],
+        "bounced": metrics["emails_bounced"],
+        "opened": metrics["emails_opened"],
+        "clicked": metrics["emails_clicked"],
+        "replied": metrics["emails_replied"],
+        "unsubscribed": metrics["emails_unsubscribed"],
+        "complained": metrics["emails_complained"],
+        "total_opens": agg["total_opens"],
+        "total_clicks": agg["total_clicks"],
+        "metrics": metrics,
+        "scheduled_at": campaign.scheduled_at,
+        "started_at": campaign.started_at,
+        "completed_at": campaign.completed_at,
+        "estimated_completion": estimated_completion,
+        "progress_percentage": round(100.0 * final / total, 2) if total else 0.0,
+        "emails_per_hour": round(emails_per_hour, 2),
+        "average_send_time_seconds": round(average_send_time, 3),
+        "last_event_at": last_event_at,
+    }
+
+
+# --- Analytics -------------------------------------------------------------------------
+
+
+class Median(Aggregate):
+    """PostgreSQL's percentile_cont(0.5): the median of a numeric expression."""
+
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+class EpochSeconds(Func):
+    """Seconds in a PostgreSQL interval."""
+
+    template = "EXTRACT(EPOCH FROM (%(expressions)s))"
+    output_field = FloatField()
+
+
+def _hourly(queryset, field) -> list[dict]:
+    rows = (
+        queryset.annotate(hour=TruncHour(field)).order_by().values("hour").annotate(count=Count("id")).order_by("hour")
+    )
+    return [{"hour": row["hour"], "count": row["count"]} for row in rows]
+
+
+@lru_cache(maxsize=4096)
+def describe_user_agent(user_agent: str) -> tuple[str, str]:
+    """(device, email client) of a user agent: device is desktop, mobile, tablet or other."""
+    from ua_parser import parse
+
+    if not user_agent:
+        return "other", "Unknown"
+    result = parse(user_agent)
+    client = result.user_agent.family if result.user_agent else "Other"
+    ua_lower = user_agent.lower()
+    if "googleimageproxy" in ua_lower or "ggpht.com" in ua_lower:
+        return "other", "Gmail"
+    if "outlook" in ua_lower or "microsoft office" in ua_lower:
+        client = "Outlook"
+    elif "thunderbird" in ua_lower:
+        client = "Thunderbird"
+    elif client in ("Mobile Safari UI/WKWebView", "Apple Mail"):
+        client = "Apple Mail"
+    device_family = (result.device.family if result.device else "") or ""
+    os_family = (result.os.family if result.os else "") or ""
+    if device_family == "iPad" or "tablet" in ua_lower or ("android" in ua_lower and "mobile" not in ua_lower):
+        device = "tablet"
+    elif device_family not in ("", "Other", "Spider") or os_family in ("iOS", "Android"):
+        device = "mobile"
+    elif os_family in ("Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "Fedora"):
+        device = "desktop"
+    else:
+        device = "other"
+    return device, client or "Other"
+
+
+def _count_list(counter: dict, key: str) -> list[dict]:
+    return [{key: k, "count": v} for k, v in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _by_user_agent(human_opens) -> tuple[list, list]:
+    """Opens by device and by email client: SQL groups by agent, Python parses the
+    distinct agents (most frequent first, bounded)."""
+    rows = human_opens.order_by().values("user_agent").annotate(n=Count("id")).order_by("-n")[:UA_DISTINCT_LIMIT]
+    devices, clients = {}, {}
+    for row in rows:
+        device, client = describe_user_agent(row["user_agent"] or "")
+        devices[device] = devices.get(device, 0) + row["n"]
+        clients[client] = clients.get(client, 0) + row["n"]
+    return _count_list(devices, "label"), _count_list(clients, "label")
+
+
+def _geoip():
+    """A django.contrib.gis GeoIP2 reader when GEOIP_PATH is configured, else None."""
+    if not getattr(settings, "GEOIP_PATH", None):
+        return None
+    try:
+        from django.contrib.gis.geoip2 import GeoIP2
+
+        return GeoIP2()
+    except Exception:  # no database, no library: locations are Unknown
+        return None
+
+
+def _by_location(events, total: int) -> list[dict]:
+    """Hits by country. Without an IP→country database every hit is "Unknown" (no query)."""
+    geo = _geoip()
+    if geo is None:
+        return [{"country": "Unknown", "count": total}] if total else []
+    counts = {}
+    rows = events.order_by().values("ip_address").annotate(n=Count("id")).order_by("-n")[:UA_DISTINCT_LIMIT]
+    for row in rows:
+        try:
+            country = geo.country_code(row["ip_address"]) or "Unknown"
+        except Exception:  # private or unknown address
+            country = "Unknown"
+        counts[country] = counts.get(country, 0) + row["n"]
+    return _count_list(counts, "country")
+
+
+def _top_recipients(recipients, field) -> list[dict]:
+    rows = recipients.filter(**{f"{field}__gt": 0}).order_by(f"-{field}", "id").values("id", "email_address", field)[:TOP_N]
+    return [{"recipient_id": r["id"], "email_address": r["email_address"], "count": r[field]} for r in rows]
+
+
+def _reasons(queryset, expression) -> list[dict]:
+    rows = (
+        queryset.annotate(reason_text=expression).order_by().values("reason_text")
+        .annotate(count=Count("id")).order_by("-count", "reason_text")[:LIST_N]
+    )
+    return [{"reason": r["reason_text"] or "unknown", "count": r["count"]} for r in rows]
+
+
+def _domains(recipients) -> list[dict]:
+    """Per recipient domain (the part after "@", computed in SQL)."""
+    domain = Lower(Substr("email_address", StrIndex("email_address", Value("@")) + 1))
+    rows = (
+        recipients.annotate(domain=domain).order_by().values("domain")
+        .annotate(
+            sent=Count("id", filter=Q(sent_at__isnull=False)),
+            bounced=Count("id", filter=Q(bounced_at__isnull=False)),
+            opened=Count("id", filter=Q(opened_at__isnull=False)),
+            clicked=Count("id", filter=Q(clicked_at__isnull=False)),
+            recipients=Count("id"),
+        )
+        .order_by("-sent", "-recipients", "domain")[:LIST_N]
+    )
+    return [{k: r[k] for k in ("domain", "sent", "bounced", "opened", "clicked")} for r in rows]
+
+
+_SQLITE_MEDIANS = """
+WITH o AS (
+    SELECT (julianday({col}) - julianday(sent_at)) * 86400.0 AS v
+    FROM {table} WHERE campaign_id = %s AND sent_at IS NOT NULL AND {col} IS NOT NULL
+)
+SELECT AVG(v) FROM (
+    SELECT v FROM o ORDER BY v
+    LIMIT 2 - (SELECT COUNT(*) FROM o) % 2
+    OFFSET ((SELECT COUNT(*) FROM o) - 1) / 2
+)
+"""
+
+
+def _engagement(campaign) -> dict:
+    """Median seconds from sent_at to the first human open / click: percentile_cont on
+    PostgreSQL (one query), ORDER BY/LIMIT/OFFSET elsewhere (one query per median)."""
+    recipients = CampaignRecipient.objects.filter(campaign=campaign, sent_at__isnull=False)
+    if connection.vendor == "postgresql":
+        agg = recipients.aggregate(
+            open=Median(EpochSeconds(F("opened_at") - F("sent_at")), filter=Q(opened_at__isnull=False)),
+            click=Median(EpochSeconds(F("clicked_at") - F("sent_at")), filter=Q(clicked_at__isnull=False)),
+        )
+        values = [agg["open"], agg["click"]]
+    else:
+        table = CampaignRecipient._meta.db_table
+        values = []
+        with connection.cursor() as cursor:
+            for col in ("opened_at", "clicked_at"):
+                cursor.execute(_SQLITE_MEDIANS.format(col=col, table=table), [campaign.pk])
+                values.append(cursor.fetchone()[0])
+    return {
+        "median_seconds_to_open": round(values[0], 3) if values[0] is not None else None,
+        "median_seconds_to_click": round(values[1], 3) if values[1] is not None else None,
+    }
+
+
+def campaign_analytics(*, campaign: Campaign) -> dict:
+    """CampaignAnalyticsResponse: stats plus one aggregate query per section."""
+    events = EmailTracking.objects.filter(campaign=campaign)
+    human_opens = events.filter(event_type=EventType.OPEN, is_machine=False)
+    human_clicks = events.filter(event_type=EventType.CLICK, is_machine=False)
+    recipients = CampaignRecipient.objects.filter(campaign=campaign)
+
+    hourly_opens = _hourly(human_opens, "created_at")
+    hourly_clicks = _hourly(human_clicks, "created_at")
+    by_device, by_client = _by_user_agent(human_opens)
+    links = (
+        human_clicks.exclude(url="").order_by().values("url")
+        .annotate(clicks=Count("id"), unique_clicks=Count("campaign_recipient", distinct=True))
+        .order_by("-clicks", "url")[:LIST_N]
+    )
+    return {
+        "campaign": {"id": campaign.pk, "campaign_id": campaign.campaign_id, "name": campaign.name, "status": campaign.status},
+        "stats": campaign_stats(campaign=campaign),
+        "hourly_sends": _hourly(recipients.filter(sent_at__isnull=False), "sent_at"),
+        "hourly_opens": hourly_opens,
+        "hourly_clicks": hourly_clicks,
+        "opens_by_location": _by_location(human_opens, sum(h["count"] for h in hourly_opens)),
+        "clicks_by_location": _by_location(human_clicks, sum(h["count"] for h in hourly_clicks)),
+        "opens_by_device": by_device,
+        "opens_by_email_client": by_client,
+        "top_openers": _top_recipients(recipients, "open_count"),
+        "top_clickers": _top_recipients(recipients, "click_count"),
+        "bounce_reasons": _reasons(
+            events.filter(event_type=EventType.BOUNCE), KeyTextTransform("reason", "event_data")
+        ),
+        "error_messages": _reasons(recipients.filter(status=Status.FAILED), F("error_message")),
+        "top_links": [dict(r) for r in links],
+        "domains": _domains(recipients),
+        "engagement": _engagement(campaign),
+    }

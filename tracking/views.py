@@ -1,0 +1,139 @@
+"""What recipients' mail clients hit: the open pixel, click redirects, unsubscribe.
+
+No login, no cookies, no CSRF token (mail providers' one-click unsubscribe has none).
+Tokens are `CampaignRecipient.token`: random, carrying no personal data.
+"""
+
+import functools
+import logging
+
+from django.conf import settings
+from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from campaigns.models import CampaignLink, CampaignRecipient
+
+from . import services
+from .models import EmailTracking
+
+log = logging.getLogger(__name__)
+
+# The smallest transparent 1×1 GIF (43 bytes).
+PIXEL = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
+    b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+assert len(PIXEL) == 43
+
+TOKEN_MAX = 64
+
+
+def client_ip(request) -> str | None:
+    """The client address as the WSGI server saw it. (Behind a proxy, configure the proxy
+    to set REMOTE_ADDR — e.g. gunicorn's --forwarded-allow-ips — rather than trusting a
+    client-supplied X-Forwarded-For here.)"""
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _hit(request) -> dict:
+    return {
+        "user_agent": request.META.get("HTTP_USER_AGENT", ""),
+        "ip_address": client_ip(request),
+        "method": request.method,
+    }
+
+
+def _recipient(token, **related):
+    if not token or len(token) > TOKEN_MAX:
+        raise CampaignRecipient.DoesNotExist
+    return CampaignRecipient.objects.select_related(*related).get(token=token)
+
+
+@require_http_methods(["GET", "HEAD"])
+def open_pixel(request, token):
+    """Always the GIF, 200, whatever the token and whatever fails behind it."""
+    try:
+        recipient = _recipient(token)
+        services.event_record(recipient=recipient, event_type=EmailTracking.EventType.OPEN, **_hit(request))
+    except CampaignRecipient.DoesNotExist:
+        pass
+    except Exception:  # the pixel must never break a mail client's render
+        log.exception("open pixel: could not record an open")
+    response = HttpResponse(PIXEL, content_type="image/gif")
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def click(request, token, link_id):
+    """302 to the URL stored for this link of the recipient's campaign; 404 otherwise.
+
+    The target comes only from `CampaignLink.url`; no request parameter is read.
+    """
+    try:
+        recipient = _recipient(token)
+        link = CampaignLink.objects.get(pk=link_id, campaign_id=recipient.campaign_id)
+    except (CampaignRecipient.DoesNotExist, CampaignLink.DoesNotExist):
+        raise Http404("Unknown link.") from None
+    try:
+        services.event_record(
+            recipient=recipient, event_type=EmailTracking.EventType.CLICK, link=link, url=link.url,
+            **_hit(request),
+        )
+    except Exception:  # a person clicking must still get where they go
+        log.exception("click: could not record a click")
+    response = HttpResponseRedirect(link.url)
+    response["Cache-Control"] = "no-store, private"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "POST", "HEAD"])
+def unsubscribe(request, token):
+    """GET (and HEAD) show the confirm page and change nothing (scanners follow GETs).
+
+    POST unsubscribes: the page's button, or RFC 8058 one-click
+    (body `List-Unsubscribe=One-Click`) from a mail provider — no cookie, no CSRF token.
+    POST with `action=resubscribe` undoes this link's unsubscribe.
+    """
+    try:
+        recipient = _recipient(token, "campaign")
+    except CampaignRecipient.DoesNotExist:
+        raise Http404("Unknown unsubscribe link.") from None
+    context = {"recipient": recipient, "campaign": recipient.campaign, "token": token}
+    if request.method != "POST":
+        return render(request, "tracking/unsubscribe.html", {**context, "state": "confirm"})
+    if request.POST.get("action") == "resubscribe":
+        services.resubscribe(recipient=recipient)
+        return render(request, "tracking/unsubscribe.html", {**context, "state": "resubscribed"})
+    services.unsubscribe(
+        recipient=recipient,
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        ip_address=client_ip(request),
+        one_click=request.POST.get("List-Unsubscribe") == "One-Click",
+    )
+    return render(request, "tracking/unsubscribe.html", {**context, "state": "unsubscribed"})
+
+
+def webhook_secret_configured() -> bool:
+    return bool((getattr(settings, "ANYMAIL", None) or {}).get("WEBHOOK_SECRET"))
+
+
+def require_webhook_secret(view):
+    """Anymail only warns when ANYMAIL WEBHOOK_SECRET is unset; outside DEBUG we refuse
+    (403) instead of accepting provider events from anyone on the web."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not settings.DEBUG and not webhook_secret_configured():
+            log.error("anymail webhook refused: set ANYMAIL_WEBHOOK_SECRET (user:pass) outside DEBUG")
+            return HttpResponseForbidden("Webhooks are disabled until ANYMAIL_WEBHOOK_SECRET is set.")
+        return view(request, *args, **kwargs)
+
+    wrapped.csrf_exempt = True
+    return wrapped
