@@ -46,7 +46,7 @@ def _hit(request) -> dict:
     }
 
 
-def _recipient(token, **related):
+def _recipient(token, *related):
     if not token or len(token) > TOKEN_MAX:
         raise CampaignRecipient.DoesNotExist
     return CampaignRecipient.objects.select_related(*related).get(token=token)
