@@ -63,10 +63,11 @@ def campaign_metrics(*, campaign_ids) -> dict:
     return {pk: metrics_from_counters(found.get(pk, {})) for pk in campaign_ids}
 
 
-def campaign_get(*, key) -> Campaign:
+def campaign_get(*, key, queryset=None) -> Campaign:
     """The live campaign named by `key`: its numeric id or its public `camp_…` id.
 
     Raises Http404 for anything else (unknown, soft-deleted, malformed) — never a 500.
+    `queryset` (default: live campaigns) lets a caller add select_related.
     """
     key = str(key)
     # ASCII only: str.isdigit() accepts "²", which int() refuses; a NUL byte in a
@@ -78,7 +79,7 @@ def campaign_get(*, key) -> Campaign:
     else:
         raise Http404("No campaign matches the given id.")
     try:
-        return Campaign.objects.get(**lookup)
+        return (Campaign.objects.all() if queryset is None else queryset).get(**lookup)
     except Campaign.DoesNotExist:
         raise Http404("No campaign matches the given id.") from None
 

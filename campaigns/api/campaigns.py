@@ -109,7 +109,7 @@ class CampaignViewSet(
     lookup_value_regex = "[^/]+"
 
     def get_object(self):
-        campaign = campaign_get(key=self.kwargs[self.lookup_url_kwarg])
+        campaign = campaign_get(key=self.kwargs[self.lookup_url_kwarg], queryset=self.get_queryset())
         self.check_object_permissions(self.request, campaign)
         return campaign
 
