@@ -154,9 +154,9 @@ def describe_user_agent(user_agent: str) -> tuple[str, str]:
         client = "Apple Mail"
     device_family = (result.device.family if result.device else "") or ""
     os_family = (result.os.family if result.os else "") or ""
-    if device_family == "iPad" or "tablet" in ua_lower or ("android" in ua_lower and "mobile" not in ua_lower):
+    if device_family == "iPad" or "tablet" in ua_lower or (os_family == "Android" and "mobile" not in ua_lower):
         device = "tablet"
-    elif device_family not in ("", "Other", "Spider") or os_family in ("iOS", "Android"):
+    elif os_family in ("iOS", "Android", "Windows Phone", "BlackBerry OS") or "mobile" in ua_lower:
         device = "mobile"
     elif os_family in ("Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "Fedora"):
         device = "desktop"
@@ -246,7 +246,7 @@ WITH o AS (
 )
 SELECT AVG(v) FROM (
     SELECT v FROM o ORDER BY v
-    LIMIT 2 - (SELECT COUNT(*) FROM o) % 2
+    LIMIT 2 - (SELECT COUNT(*) FROM o) %% 2
     OFFSET ((SELECT COUNT(*) FROM o) - 1) / 2
 )
 """

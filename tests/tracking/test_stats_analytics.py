@@ -1,0 +1,167 @@
+"""Endpoints 14 (stats) and 15 (analytics): every field filled from data, bounded queries."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignRecipient
+from tests.factories import CampaignFactory, CampaignLinkFactory, CampaignRecipientFactory, LeadFactory
+from tests.tracking.conftest import HUMAN_UA
+from tracking.selectors import campaign_analytics, campaign_stats, describe_user_agent
+from tracking.services import event_record
+
+pytestmark = pytest.mark.django_db
+Status = CampaignRecipient.Status
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+OUTLOOK = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.12026; Pro)"
+
+
+@pytest.fixture
+def campaign(db):
+    """10 recipients: 6 sent (2 at gmail.test), 1 failed, 2 pending, 1 queued; opens, clicks, a bounce."""
+    now = timezone.now()
+    campaign = CampaignFactory(status=Campaign.Status.RUNNING, started_at=now - timedelta(minutes=30))
+    link = CampaignLinkFactory(campaign=campaign, url="https://fliptech.example/offer")
+
+    def recipient(email, **kw):
+        return CampaignRecipientFactory(campaign=campaign, lead=LeadFactory(email=email), email_address=email, **kw)
+
+    sent = [
+        recipient(f"p{i}@{'gmail.test' if i < 2 else 'corp.test'}", status=Status.SENT, sent_at=now - timedelta(minutes=30 - i))
+        for i in range(6)
+    ]
+    recipient("f@corp.test", status=Status.FAILED, error_message="550 mailbox unavailable")
+    recipient("q@corp.test", status=Status.QUEUED)
+    recipient("a@corp.test")
+    recipient("b@corp.test")
+    for r in sent:
+        r.refresh_from_db()
+    event_record(recipient=sent[0], event_type="open", user_agent=HUMAN_UA)
+    event_record(recipient=sent[0], event_type="open", user_agent=IPHONE)
+    event_record(recipient=sent[1], event_type="open", user_agent=OUTLOOK)
+    event_record(recipient=sent[2], event_type="open", user_agent="Mozilla/5.0")  # Apple MPP prefetch
+    event_record(recipient=sent[0], event_type="click", user_agent=HUMAN_UA, link=link)
+    event_record(recipient=sent[3], event_type="click", user_agent=HUMAN_UA, link=link)  # click counts as open
+    event_record(recipient=sent[3], event_type="click", user_agent=HUMAN_UA, link=link)
+    event_record(recipient=sent[4], event_type="bounce", event_data={"bounce_type": "hard", "reason": "550 no such user"})
+    event_record(recipient=sent[5], event_type="reply")
+    return campaign
+
+
+def test_stats_fields_from_data(api, campaign):
+    response = api.get(f"/api/v1/campaigns/{campaign.campaign_id}/stats")
+    assert response.status_code == 200
+    s = response.json()
+    assert s["campaign_id"] == campaign.campaign_id and s["campaign_name"] == campaign.name
+    assert (s["total_recipients"], s["pending"], s["queued"], s["sent"], s["failed"]) == (10, 2, 1, 6, 1)
+    assert (s["bounced"], s["opened"], s["clicked"], s["replied"]) == (1, 3, 2, 1)
+    assert (s["unsubscribed"], s["complained"]) == (0, 0)
+    assert (s["total_opens"], s["total_clicks"]) == (4, 3)
+    assert s["metrics"]["machine_opens"] == 1
+    assert s["metrics"]["open_rate"] == 60.0  # 3 / (6 sent − 1 bounced)
+    assert s["progress_percentage"] == 70.0  # 6 sent + 1 failed of 10
+    assert s["emails_per_hour"] > 0
+    assert s["estimated_completion"] is not None
+    assert s["average_send_time_seconds"] == pytest.approx(60, abs=1)
+    assert s["last_event_at"] is not None
+    assert s["started_at"] is not None
+
+
+def test_stats_by_numeric_id_and_trailing_slash(api, campaign):
+    assert api.get(f"/api/v1/campaigns/{campaign.pk}/stats/").status_code == 200
+
+
+def test_stats_of_unknown_or_deleted_campaign_is_404(api, campaign):
+    assert api.get("/api/v1/campaigns/camp_000000000000/stats").status_code == 404
+    campaign.deleted_at = timezone.now()
+    campaign.save()
+    assert api.get(f"/api/v1/campaigns/{campaign.pk}/stats").status_code == 404
+    assert api.get(f"/api/v1/campaigns/{campaign.pk}/analytics").status_code == 404
+
+
+def test_stats_need_credentials(anon_client, campaign):
+    assert anon_client.get(f"/api/v1/campaigns/{campaign.pk}/stats").status_code == 401
+
+
+def test_stats_of_empty_draft(api, db):
+    s = api.get(f"/api/v1/campaigns/{CampaignFactory().pk}/stats").json()
+    assert (s["total_recipients"], s["progress_percentage"], s["emails_per_hour"], s["estimated_completion"]) == (0, 0.0, 0.0, None)
+
+
+def test_stats_queries_are_bounded(campaign, django_assert_max_num_queries):
+    with django_assert_max_num_queries(2):  # recipients aggregate, newest event
+        campaign_stats(campaign=campaign)
+
+
+def test_analytics_every_section_filled(api, campaign):
+    response = api.get(f"/api/v1/campaigns/{campaign.pk}/analytics")
+    assert response.status_code == 200, response.content
+    a = response.json()
+    assert a["campaign"]["campaign_id"] == campaign.campaign_id
+    assert a["stats"]["opened"] == 3
+    assert sum(h["count"] for h in a["hourly_sends"]) == 6
+    assert sum(h["count"] for h in a["hourly_opens"]) == 3  # the machine open is left out
+    assert sum(h["count"] for h in a["hourly_clicks"]) == 3
+    assert a["opens_by_location"] == [{"country": "Unknown", "count": 3}]
+    assert a["clicks_by_location"] == [{"country": "Unknown", "count": 3}]
+    devices = {d["label"]: d["count"] for d in a["opens_by_device"]}
+    assert devices == {"desktop": 2, "mobile": 1}
+    clients = {c["label"]: c["count"] for c in a["opens_by_email_client"]}
+    assert clients["Outlook"] == 1 and clients["Apple Mail"] == 1
+    assert a["top_openers"][0]["count"] == 2 and a["top_openers"][0]["email_address"] == "p0@gmail.test"
+    assert a["top_clickers"][0] == {"recipient_id": a["top_clickers"][0]["recipient_id"], "email_address": "p3@corp.test", "count": 2}
+    assert a["bounce_reasons"] == [{"reason": "550 no such user", "count": 1}]
+    assert a["error_messages"] == [{"reason": "550 mailbox unavailable", "count": 1}]
+    assert a["top_links"] == [{"url": "https://fliptech.example/offer", "clicks": 3, "unique_clicks": 2}]
+    domains = {d["domain"]: d for d in a["domains"]}
+    assert domains["gmail.test"] == {"domain": "gmail.test", "sent": 2, "bounced": 0, "opened": 2, "clicked": 1}
+    assert domains["corp.test"]["sent"] == 4 and domains["corp.test"]["bounced"] == 1
+    assert a["engagement"]["median_seconds_to_open"] > 0
+    assert a["engagement"]["median_seconds_to_click"] > 0
+
+
+def test_analytics_queries_are_bounded(campaign, django_assert_max_num_queries):
+    # 2 stats + hourly sends/opens/clicks + user agents + top openers/clickers + bounce
+    # reasons + error messages + links + domains + medians (1 on PostgreSQL, 2 on SQLite)
+    with django_assert_max_num_queries(15):
+        campaign_analytics(campaign=campaign)
+
+
+def test_median_is_the_middle_value(db):
+    now = timezone.now()
+    campaign = CampaignFactory()
+    for minutes in (1, 2, 10):
+        CampaignRecipientFactory(
+            campaign=campaign, status=Status.SENT, sent_at=now - timedelta(hours=1),
+            opened_at=now - timedelta(hours=1) + timedelta(minutes=minutes),
+        )
+    CampaignRecipientFactory(campaign=campaign, status=Status.SENT, sent_at=now)
+    engagement = campaign_analytics(campaign=campaign)["engagement"]
+    assert engagement["median_seconds_to_open"] == pytest.approx(120, abs=0.01)
+    assert engagement["median_seconds_to_click"] is None
+
+
+def test_even_count_median_averages_the_middle_pair(db):
+    now = timezone.now()
+    campaign = CampaignFactory()
+    for minutes in (1, 2, 4, 10):
+        CampaignRecipientFactory(
+            campaign=campaign, status=Status.SENT, sent_at=now - timedelta(hours=1),
+            opened_at=now - timedelta(hours=1) + timedelta(minutes=minutes),
+        )
+    assert campaign_analytics(campaign=campaign)["engagement"]["median_seconds_to_open"] == pytest.approx(180, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("ua", "device", "client"),
+    [
+        (IPHONE, "mobile", "Apple Mail"),
+        (OUTLOOK, "desktop", "Outlook"),
+        ("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", "other", "Gmail"),
+        ("Mozilla/5.0 (iPad; CPU OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148", "tablet", "Apple Mail"),
+        ("", "other", "Unknown"),
+    ],
+)
+def test_describe_user_agent(ua, device, client):
+    assert describe_user_agent(ua) == (device, client)
