@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from .models import Campaign
+from .models import Campaign, CampaignRecipient, EmailTemplate, Lead
 
 
 class IntegerFilter(django_filters.Filter):
@@ -93,3 +93,83 @@ class CampaignFilter(django_filters.FilterSet):
         if not value:
             return queryset
         return queryset.filter(Q(name__icontains=value) | Q(description__icontains=value))
+
+
+# --- Recipients, leads and templates (task B) ----------------------------------------------
+
+
+def _search_terms(queryset, value, fields):
+    """Every whitespace-separated term must match (icontains) one of `fields`."""
+    for term in value.split()[:10]:
+        condition = Q()
+        for field in fields:
+            condition |= Q(**{f"{field}__icontains": term})
+        queryset = queryset.filter(condition)
+    return queryset
+
+
+class RecipientFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=CampaignRecipient.Status.choices, help_text="Exact status.")
+    has_opened = django_filters.BooleanFilter(
+        field_name="opened_at", lookup_expr="isnull", exclude=True, help_text="Opened (true) or not (false)."
+    )
+    has_clicked = django_filters.BooleanFilter(
+        field_name="clicked_at", lookup_expr="isnull", exclude=True, help_text="Clicked (true) or not (false)."
+    )
+    has_replied = django_filters.BooleanFilter(
+        field_name="replied_at", lookup_expr="isnull", exclude=True, help_text="Replied (true) or not (false)."
+    )
+    has_bounced = django_filters.BooleanFilter(
+        field_name="bounced_at", lookup_expr="isnull", exclude=True, help_text="Bounced (true) or not (false)."
+    )
+    search = django_filters.CharFilter(
+        method="filter_search", max_length=255,
+        help_text="Case-insensitive: every word is in the email address, first or last name.",
+    )
+
+    class Meta:
+        model = CampaignRecipient
+        fields = ["status", "has_opened", "has_clicked", "has_replied", "has_bounced", "search"]
+
+    def filter_search(self, queryset, name, value):
+        return _search_terms(queryset, value, ["email_address", "first_name", "last_name"])
+
+
+class LeadFilter(django_filters.FilterSet):
+    source = django_filters.CharFilter(max_length=50, help_text="Exact source, e.g. craigslist.")
+    status = django_filters.ChoiceFilter(choices=Lead.Status.choices, help_text="Exact lead status.")
+    city = django_filters.CharFilter(lookup_expr="iexact", max_length=100, help_text="City, case-insensitive.")
+    tag = django_filters.CharFilter(method="filter_tag", max_length=100, help_text="Leads having this tag.")
+    search = django_filters.CharFilter(
+        method="filter_search", max_length=255,
+        help_text="Case-insensitive: every word is in the email, first or last name or company.",
+    )
+    created_after = CreatedFromFilter(
+        field_name="created_at", help_text="Created at or after (ISO 8601 date or date-time; naive = UTC)."
+    )
+
+    class Meta:
+        model = Lead
+        fields = ["source", "status", "city", "tag", "search", "created_after"]
+
+    def filter_tag(self, queryset, name, value):
+        from .audience import tags_any
+
+        return queryset.filter(tags_any([value])) if value else queryset
+
+    def filter_search(self, queryset, name, value):
+        return _search_terms(queryset, value, ["email", "first_name", "last_name", "company"])
+
+
+class TemplateFilter(django_filters.FilterSet):
+    category = django_filters.CharFilter(max_length=100, help_text="Exact category.")
+    search = django_filters.CharFilter(
+        method="filter_search", max_length=255, help_text="Case-insensitive: in the name, description or subject."
+    )
+
+    class Meta:
+        model = EmailTemplate
+        fields = ["category", "search"]
+
+    def filter_search(self, queryset, name, value):
+        return _search_terms(queryset, value, ["name", "description", "subject"])

@@ -5,6 +5,9 @@ from rest_framework.routers import SimpleRouter
 
 from .api.campaigns import CampaignViewSet
 from .api.health import HealthView
+from .api.leads import LeadViewSet
+from .api.recipients import CampaignRecipientsView, CampaignRecipientView
+from .api.templates import EmailTemplateViewSet
 
 
 class Router(SimpleRouter):
@@ -17,9 +20,16 @@ class Router(SimpleRouter):
 
 router = Router()
 router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("leads", LeadViewSet, basename="lead")
+router.register("templates", EmailTemplateViewSet, basename="template")
 
 urlpatterns = [
     # Before the router: "health" would otherwise be taken for a campaign id.
     re_path(r"^campaigns/health/?$", HealthView.as_view(), name="campaign-health"),
+    re_path(r"^campaigns/(?P<id>[^/]+)/recipients/?$", CampaignRecipientsView.as_view(), name="campaign-recipients"),
+    re_path(
+        r"^campaigns/(?P<id>[^/]+)/recipients/(?P<rid>[^/]+)/?$",
+        CampaignRecipientView.as_view(), name="campaign-recipient",
+    ),
     *router.urls,
 ]

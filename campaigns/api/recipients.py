@@ -1,0 +1,116 @@
+"""Endpoints 7–9: add, list and remove a campaign's recipients."""
+
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, permissions
+from rest_framework.response import Response
+
+from fliptech.api import error_responses, paginated
+
+from .. import audience
+from ..filters import RecipientFilter
+from ..models import CampaignRecipient
+from ..selectors import campaign_get
+from ..serializers.recipients import (
+    AddRecipientsRequestSerializer,
+    BulkOperationResponseSerializer,
+    CampaignRecipientSerializer,
+    RecipientRemoveResponseSerializer,
+)
+
+CAMPAIGN_PARAMETER = OpenApiParameter(
+    "id", OpenApiTypes.STR, OpenApiParameter.PATH,
+    description="The campaign's numeric id or its public id (`camp_` + 12 hex characters).",
+)
+RECIPIENT_PARAMETER = OpenApiParameter("rid", OpenApiTypes.INT, OpenApiParameter.PATH, description="The recipient's id.")
+
+
+class RecipientPermissions(permissions.DjangoModelPermissions):
+    """Adding and removing recipients changes the campaign: `campaigns.change_campaign`."""
+
+    perms_map = {
+        **permissions.DjangoModelPermissions.perms_map,
+        "POST": ["campaigns.change_campaign"],
+        "DELETE": ["campaigns.change_campaign"],
+    }
+
+
+class _CampaignRecipientsBase(generics.GenericAPIView):
+    queryset = CampaignRecipient.objects.all()
+    serializer_class = CampaignRecipientSerializer
+    permission_classes = [permissions.IsAuthenticated, RecipientPermissions]
+
+    def get_campaign(self):
+        return campaign_get(key=self.kwargs["id"])
+
+
+class CampaignRecipientsView(_CampaignRecipientsBase):
+    filterset_class = RecipientFilter
+    pagination_class = paginated("recipients")
+    page_size_default = 50
+    page_size_max = 200
+    sort_fields = ["created_at", "updated_at", "email_address", "status", "sent_at", "opened_at", "clicked_at"]
+    sort_default = "created_at"
+
+    @extend_schema(
+        summary="List a campaign's recipients",
+        description='Paginated `{"recipients": […], "total", "page", "page_size", "has_more"}` '
+        "(page_size 1–200, default 50).",
+        parameters=[CAMPAIGN_PARAMETER],
+        responses={200: CampaignRecipientSerializer(many=True), **error_responses(400, 401, 404, 429)},
+    )
+    def get(self, request, *args, **kwargs):
+        campaign = self.get_campaign()
+        queryset = self.filter_queryset(CampaignRecipient.objects.filter(campaign_id=campaign.pk))
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(CampaignRecipientSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Add recipients",
+        description=(
+            "A set operation: `lead_ids` (1–10,000), `leads` (1–10,000 lead objects, upserted by "
+            "email, case-insensitively) and/or `lead_filters` (every matching lead, any number). "
+            "Together `lead_ids` and `leads` hold at most 10,000 items (413 `too_many_items` past "
+            "that). Every item is accounted for: added (`successful`), duplicate in the request or "
+            "already a recipient (`duplicates`), suppressed address (`suppressed`), unknown id, "
+            "invalid lead object or no valid email (`invalid`); each not added has an entry in "
+            "`errors`. For `lead_filters` only counts are reported (one `errors` line per "
+            "category). Allowed in draft, scheduled and paused (else 409 `invalid_state`)."
+        ),
+        parameters=[CAMPAIGN_PARAMETER],
+        request=AddRecipientsRequestSerializer,
+        responses={200: BulkOperationResponseSerializer, **error_responses(400, 401, 403, 404, 409, 413, 429)},
+    )
+    def post(self, request, *args, **kwargs):
+        campaign = self.get_campaign()
+        data = AddRecipientsRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = {key: value for key, value in data.validated_data.items() if value is not None}
+        return Response(audience.recipients_add(campaign=campaign, **params))
+
+
+class CampaignRecipientView(_CampaignRecipientsBase):
+    @extend_schema(
+        summary="Remove a recipient",
+        description="Only while the recipient is `pending` and the campaign is not running (else 409 "
+        "`invalid_state`); `total_recipients` goes down by one.",
+        parameters=[CAMPAIGN_PARAMETER, RECIPIENT_PARAMETER],
+        responses={200: RecipientRemoveResponseSerializer, **error_responses(401, 403, 404, 409, 429)},
+    )
+    def delete(self, request, *args, **kwargs):
+        campaign = self.get_campaign()
+        rid = self.kwargs["rid"]
+        if not (rid.isascii() and rid.isdigit() and len(rid) < 19):
+            raise Http404("No recipient matches the given id.")
+        recipient = CampaignRecipient.objects.filter(pk=int(rid), campaign_id=campaign.pk).first()
+        if recipient is None:
+            raise Http404("No recipient matches the given id.")
+        campaign = audience.recipient_remove(campaign=campaign, recipient=recipient)
+        body = {
+            "success": True,
+            "message": f"Recipient {recipient.pk} ({recipient.email_address}) removed.",
+            "data": {"recipient_id": recipient.pk, "campaign_id": campaign.pk,
+                     "total_recipients": campaign.total_recipients},
+        }
+        return Response(body)
