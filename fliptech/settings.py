@@ -286,6 +286,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Three models have a `status`: name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "campaigns.models.CampaignStatus",
+        "LeadStatusEnum": "campaigns.models.LeadStatus",
+        "RecipientStatusEnum": "campaigns.models.RecipientStatus",
+    },
 }
 
 APP_VERSION = "1.0.0"
