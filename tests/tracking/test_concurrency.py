@@ -28,7 +28,7 @@ def run_concurrently(target, n=N):
     def worker():
         try:
             barrier.wait()
-            for attempt in range(100):
+            for _attempt in range(100):
                 try:
                     connection.ensure_connection()
                     break
