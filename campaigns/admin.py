@@ -66,12 +66,11 @@ class ByCampaignFilter(admin.SimpleListFilter):
     parameter_name = "campaign"
 
     def lookups(self, request, model_admin):
-        value = request.GET.get(self.parameter_name, "")
+        value = request.GET.get(self.parameter_name)
+        if value is None:
+            return []  # no choice list: the filter shows (and applies) only when used
         campaign = Campaign.all_objects.filter(pk=value).first() if value.isdigit() else None
-        return [(str(campaign.pk), str(campaign))] if campaign else []
-
-    def has_output(self):
-        return bool(self.lookup_choices)
+        return [(value, str(campaign) if campaign else f"unknown campaign {value!r}")]
 
     def queryset(self, request, queryset):
         value = self.value()
@@ -455,11 +454,11 @@ def hourly_chart_svg(series: dict) -> str:
         ' xmlns="http://www.w3.org/2000/svg" font-size="11" font-family="sans-serif">'
         '<line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#999"/>'
         '<text x="{lt}" y="14" text-anchor="end">{peak}</text><text x="{lt}" y="{b}" text-anchor="end">0</text>'
-        '<text x="{l}" y="{ty}">{start:%b %d %H}:00</text>'
-        '<text x="{r}" y="{ty}" text-anchor="end">{end:%b %d %H}:00 UTC</text>'
+        '<text x="{l}" y="{ty}">{start}</text>'
+        '<text x="{r}" y="{ty}" text-anchor="end">{end} UTC</text>'
         '<text x="{mid}" y="{ty}" text-anchor="middle">{legend}</text>{bars}</svg>',
         w=width, h=height, l=left, r=width - 8, b=8 + plot_h, lt=left - 4, ty=height - 6, mid=width // 2,
-        peak=peak, start=slots[0], end=slots[-1], legend=legend, bars=bars_svg,
+        peak=peak, start=f"{slots[0]:%b %d %H}:00", end=f"{slots[-1]:%b %d %H}:00", legend=legend, bars=bars_svg,
     )
 
 
