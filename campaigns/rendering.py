@@ -317,3 +317,57 @@ def html_to_text(body_html: str) -> str:
 
 def unescape_attr(value: str) -> str:
     return html.unescape(value)
+
+
+# --- Instrumenting ---------------------------------------------------------------------------
+
+_HREF = re.compile(r"""(<a(?:rea)?\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+_TEXT_URL = re.compile(r"""https?://[^\s<>"'()\[\]]+""", re.IGNORECASE)
+_TRAILING = ".,;:!?"
+
+
+def _trackable(url: str, skip: str) -> bool:
+    return url[:8].lower().startswith(("http://", "https://")) and not url.startswith(skip)
+
+
+def _text_url(match) -> str:
+    return match.group(0).rstrip(_TRAILING)
+
+
+def find_links(body_html: str, body_text: str, *, skip: str) -> set:
+    """Every http(s) URL linked from the HTML (<a>/<area> href, entities decoded) or written
+    in the text part, except those starting with `skip` (the unsubscribe link)."""
+    urls = {html.unescape(m.group(3)).strip() for m in _HREF.finditer(body_html)}
+    urls.update(_text_url(m) for m in _TEXT_URL.finditer(body_text))
+    return {u for u in urls if _trackable(u, skip)}
+
+
+def rewrite_links(body_html: str, body_text: str, token: str, link_ids: dict, *, skip: str):
+    """(html, text) with each http(s) link replaced by its click-tracking URL.
+    mailto:, tel:, #anchors and the unsubscribe link (`skip`) stay as they are."""
+
+    def href(m):
+        url = html.unescape(m.group(3)).strip()
+        if url in link_ids and _trackable(url, skip):
+            return f"{m.group(1)}{m.group(2)}{click_url(token, link_ids[url])}{m.group(2)}"
+        return m.group(0)
+
+    def text_url(m):
+        url = _text_url(m)
+        if url in link_ids and _trackable(url, skip):
+            return click_url(token, link_ids[url]) + m.group(0)[len(url):]
+        return m.group(0)
+
+    return _HREF.sub(href, body_html), _TEXT_URL.sub(text_url, body_text)
+
+
+def add_open_pixel(body_html: str, token: str) -> str:
+    """A 1×1 image just before the last </body> (or at the end)."""
+    pixel = (f'<img src="{open_url(token)}" width="1" height="1" alt="" '
+             'style="display:block;border:0;width:1px;height:1px" />')
+    at = body_html.rfind("</body")
+    if at < 0:
+        at = body_html.lower().rfind("</body")
+    if at < 0:
+        return body_html + pixel
+    return body_html[:at] + pixel + body_html[at:]

@@ -246,6 +246,13 @@ SEND_RATE_PER_HOUR = env_int("SEND_RATE_PER_HOUR", 0)
 SEND_BATCH_SIZE = env_int("SEND_BATCH_SIZE", 200)
 # How long a claimed (queued) recipient stays claimed before the janitor frees it.
 SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 600)
+# Transient failures (4xx, connection refused) retry after base × 2^n seconds (≤ 10 min);
+# a recipient is failed after SEND_MAX_ATTEMPTS transient refusals of its own message.
+SEND_RETRY_BACKOFF_SECONDS = env_int("SEND_RETRY_BACKOFF_SECONDS", 10)
+SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 5)
+# A running campaign with pending recipients that nobody claimed from for this long gets
+# its send task queued again by the janitor (a lost task).
+SEND_STALL_SECONDS = env_int("SEND_STALL_SECONDS", 120)
 # Where shared pacing state lives: the Redis URL when the broker is Redis.
 RATE_LIMIT_REDIS_URL = os.environ.get(
     "RATE_LIMIT_REDIS_URL",
