@@ -93,6 +93,18 @@ def _provider_event_id(event, esp_name) -> str:
     return raw
 
 
+def _bounce_type(event, default: str) -> str:
+    """Anymail reports every SES and Postmark bounce as `bounced`; their payloads say
+    whether it was permanent. Transient/soft ones are soft bounces (not suppressed)."""
+    esp_event = event.esp_event if isinstance(event.esp_event, dict) else {}
+    ses_type = (esp_event.get("bounce") or {}).get("bounceType") if isinstance(esp_event.get("bounce"), dict) else None
+    if ses_type in ("Transient", "Undetermined"):
+        return "soft"
+    if esp_event.get("RecordType") == "Bounce" and esp_event.get("Type") in ("SoftBounce", "Transient", "DnsError"):
+        return "soft"
+    return default
+
+
 def handle_tracking(sender, event, esp_name, **kwargs):
     """Receiver for `anymail.signals.tracking`."""
     mapped = EVENT_MAP.get(event.event_type)
@@ -109,6 +121,8 @@ def handle_tracking(sender, event, esp_name, **kwargs):
         **extra,
     }
     reason = event.mta_response or event.description or event.reject_reason
+    if "bounce_type" in data:
+        data["bounce_type"] = _bounce_type(event, data["bounce_type"])
     if reason:
         data["reason"] = str(reason)[:1000]
     if event.reject_reason:
