@@ -179,7 +179,11 @@ class CampaignRecipient(TimestampedModel):
 
     FINAL = {Status.SENT, Status.FAILED, Status.BOUNCED, Status.UNSUBSCRIBED}
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
+    # Not indexed on its own: every composite index below starts with the campaign. Indexes
+    # are what a bulk add pays for per row (see bench/add_recipients.py), so none is spare.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="recipients", db_index=False
+    )
     # Kept when the lead is deleted: the recipient row is the campaign's history.
     lead = models.ForeignKey(
         Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign_recipients"
@@ -188,8 +192,9 @@ class CampaignRecipient(TimestampedModel):
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
-    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
-    message_id = models.CharField(max_length=255, blank=True, db_index=True)
+    # Unique through Meta.constraints (no useless LIKE index beside it on PostgreSQL).
+    token = models.CharField(max_length=64, default=new_token, editable=False)
+    message_id = models.CharField(max_length=255, blank=True)
     # The sender's lease: a queued recipient whose lease expired is pending again.
     claimed_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -207,16 +212,23 @@ class CampaignRecipient(TimestampedModel):
     click_count = models.PositiveIntegerField(default=0)
     machine_open_count = models.PositiveIntegerField(default=0)
     machine_click_count = models.PositiveIntegerField(default=0)
+    # Indexed per campaign (recipient_campaign_created), not on their own.
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "lead"], name="recipient_campaign_lead_unique"),
+            models.UniqueConstraint(fields=["token"], name="recipient_token_unique"),
             status_check("recipient_status_valid", "status", RecipientStatus.choices),
         ]
         indexes = [
             models.Index(fields=["campaign", "status"], name="recipient_campaign_status"),
             models.Index(fields=["campaign", "email_address"], name="recipient_campaign_email"),
+            # The recipients list's default order, one campaign at a time.
+            models.Index(fields=["campaign", "created_at", "id"], name="recipient_campaign_created"),
+            models.Index(fields=["message_id"], name="recipient_message_id"),
         ]
 
     def __str__(self):
