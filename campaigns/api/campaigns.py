@@ -92,6 +92,7 @@ class CampaignPermissions(permissions.DjangoModelPermissions):
         responses={200: DeleteCampaignResponseSerializer, **error_responses(401, 403, 404, 409, 429)},
     ),
 )
+@extend_schema(tags=["campaigns"])
 class CampaignViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):

@@ -59,6 +59,7 @@ class HealthView(APIView):
         summary="Health check",
         description="Public. 200 when the database and the Celery broker answer, 503 when either does not.",
         auth=[],
+        tags=["campaigns"],
         responses={
             200: HealthResponseSerializer,
             503: OpenApiResponse(HealthResponseSerializer, description="Degraded: the database or broker is down."),
