@@ -176,3 +176,23 @@ def test_suppressed_address_is_reported_suppressed_in_another_campaign(api, web,
     assert response.status_code == 200, response.content
     assert response.json()["suppressed"] == 1
     assert not CampaignRecipient.objects.filter(campaign=other, lead=sent_recipient.lead, status=Status.PENDING).exists()
+
+
+def test_sender_skips_an_address_unsubscribed_in_an_earlier_campaign(web, sent_recipient, settings, mailoutbox):
+    from django.utils import timezone
+
+    from campaigns import sending
+    from campaigns.models import Campaign
+    from tests.factories import CampaignFactory
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    web.post(f"/u/{sent_recipient.token}/", data="List-Unsubscribe=One-Click",
+             content_type="application/x-www-form-urlencoded")
+    later = CampaignFactory(status=Campaign.Status.RUNNING, started_at=timezone.now())
+    # added before the unsubscribe happened (so the audience check could not catch it)
+    again = CampaignRecipientFactory(campaign=later, lead=sent_recipient.lead, email_address=sent_recipient.email_address.upper())
+    sending.send_batch(later.pk)
+    again.refresh_from_db()
+    assert again.status == Status.FAILED
+    assert again.error_message == "suppressed: unsubscribed"
+    assert mailoutbox == []
