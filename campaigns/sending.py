@@ -647,8 +647,10 @@ def send_test(*, campaign_id: int, to_email: str, lead_id: int | None = None) ->
     campaign = Campaign.all_objects.select_related("template").get(pk=campaign_id)
     lead = Lead.objects.filter(pk=lead_id).first() if lead_id else None
     compiled = rendering.compile_message(**rendering.message_sources(campaign=campaign))
-    fake = CampaignRecipient(email_address=to_email, token=TEST_TOKEN)
-    parts = render_recipient(compiled, rendering.campaign_data(campaign), fake, lead)
+    parts = compiled.render(rendering.context_for(
+        lead=rendering.lead_data(lead), campaign=rendering.campaign_data(campaign),
+        unsubscribe=rendering.unsubscribe_url(TEST_TOKEN),
+    ))
     out = Outgoing(
         recipient_id=0, token=TEST_TOKEN, to=sanitize_address(to_email, "utf-8"),
         message_id=f"<test.{secrets.token_hex(8)}@{message_id_domain(campaign)}>",
