@@ -129,10 +129,8 @@ class CampaignForm(forms.ModelForm):
 class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
     list_display = [
-        "name", "campaign_id", "status_badge", "template", "total_recipients",
-        "sent", "open_rate", "click_rate", "scheduled_at", "started_at", "created_at",
+        "name", "status_badge", "template", "recipients", "sent", "open_rate", "click_rate", "when",
     ]
-    list_display_links = ["name", "campaign_id"]
     list_filter = ["status", "created_at"]
     search_fields = ["name", "description", "=campaign_id"]
     list_select_related = ["template"]
@@ -160,6 +158,15 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
         return format_html('<span class="ft-status ft-status-{}">{}</span>', obj.status, obj.get_status_display())
+
+    @admin.display(description="recipients", ordering="total_recipients")
+    def recipients(self, obj):
+        return obj.total_recipients
+
+    @admin.display(description="started / scheduled", ordering="started_at")
+    def when(self, obj):
+        moment = obj.started_at or obj.scheduled_at
+        return f"{moment:%Y-%m-%d %H:%M}" if moment else "-"
 
     @admin.display(description="sent")
     def sent(self, obj):
@@ -373,8 +380,8 @@ class CampaignAdmin(admin.ModelAdmin):
             "ft_stats": stats,
             "ft_metrics": metrics,
             "ft_by_status": [
-                (status, label, by_status.get(status, 0), recipients_url(campaign.pk, status))
-                for status, label in RecipientStatus.choices
+                (label, by_status[status], recipients_url(campaign.pk, status))
+                for status, label in RecipientStatus.choices if by_status.get(status)
             ],
             "ft_recipients_url": recipients_url(campaign.pk),
             "ft_total": sum(by_status.values()),
@@ -405,6 +412,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 CHART_COLOURS = {"sends": "#417690", "opens": "#70bf2b", "clicks": "#e8a33d"}
 CHART_MAX_HOURS = 48
+CHART_MIN_HOURS = 12  # a campaign sent within one hour still gets a readable axis
 
 
 def _as_hour(value) -> datetime:
@@ -424,7 +432,7 @@ def hourly_chart_svg(series: dict) -> str:
     if not hours:
         return ""
     last = hours[-1]
-    first = max(hours[0], last - timedelta(hours=CHART_MAX_HOURS - 1))
+    first = min(max(hours[0], last - timedelta(hours=CHART_MAX_HOURS - 1)), last - timedelta(hours=CHART_MIN_HOURS - 1))
     slots = [first + timedelta(hours=i) for i in range(int((last - first).total_seconds() // 3600) + 1)]
     peak = max(max(per_hour.values(), default=0) for per_hour in counts.values()) or 1
     width, height, left, bottom = 720, 180, 40, 24

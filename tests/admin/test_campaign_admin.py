@@ -293,6 +293,7 @@ def test_change_page_lists_hourly_bars_for_each_hour():
     })
 
     assert svg.count("<rect") == 3
+    assert f"{t0 - timedelta(hours=11):%b %d %H}:00" in svg  # at least 12 hours on the axis
     assert "10 sends" in svg and "3 opens" in svg
     assert hourly_chart_svg({"sends": [], "opens": [], "clicks": []}) == ""
 

@@ -14,7 +14,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from campaigns.models import Campaign, CampaignRecipient, EmailTemplate, Lead
+from campaigns.audience import recipients_add
+from campaigns.models import Campaign, EmailTemplate, Lead
+from campaigns.services import campaign_create
 
 DEMO_USERNAME = "demo"
 TEMPLATE_NAME = "Demo: spring offer"
@@ -74,17 +76,13 @@ class Command(BaseCommand):
             name=CAMPAIGN_NAME, created_by=user, status=Campaign.Status.DRAFT
         ).order_by("pk").first()
         if campaign is None:
-            campaign = Campaign.objects.create(
-                name=CAMPAIGN_NAME, description="Created by manage.py demo: launch it from the admin.",
-                template=template, created_by=user,
+            campaign = campaign_create(
+                user=user, name=CAMPAIGN_NAME, template=template,
+                description="Created by manage.py demo: launch it from the admin.",
             )
-        CampaignRecipient.objects.bulk_create(
-            [CampaignRecipient(campaign=campaign, lead=lead, email_address=lead.email,
-                               first_name=lead.first_name, last_name=lead.last_name) for lead in leads],
-            ignore_conflicts=True,
-        )
-        campaign.total_recipients = campaign.recipients.count()
-        campaign.save(update_fields=["total_recipients", "updated_at"])
+        # Through the same service as the API: leads already added are reported, not doubled.
+        recipients_add(campaign=campaign, lead_ids=[lead.pk for lead in leads])
+        campaign.refresh_from_db()
 
         site = settings.SITE_URL
         mail = getattr(settings, "EMAIL_FILE_PATH", "") if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend") else ""
