@@ -351,14 +351,33 @@ def _lock_for_recipients(campaign) -> Campaign:
     return locked
 
 
+def _addable(leads, campaign):
+    """`leads` narrowed to those that can become recipients of `campaign` now."""
+    return (
+        leads.filter(valid_email_q())
+        .exclude(Exists(CampaignRecipient.objects.filter(campaign_id=campaign.pk, lead_id=OuterRef("pk"))))
+        .exclude(Exists(Suppression.objects.filter(email=Lower(OuterRef("email")))))
+    )
+
+
 def _add_by_ids(*, campaign, candidates: list, report: _Report, now) -> int:
-    """candidates: [(item, lead id)] with distinct ids. Classifies all of them in one query,
-    inserts the addable ones in one; returns the number inserted."""
+    """candidates: [(item, lead id)] with distinct ids. Inserts the addable ones with one
+    INSERT … SELECT, then explains the others (usually few) with one query; returns the
+    number inserted."""
     if not candidates:
         return 0
     in_range = [pk for _, pk in candidates if 0 < pk <= MAX_PK]
+    sql, params = _addable(Lead.objects.filter(pk__in=values_set(in_range, "bigint")), campaign).order_by().values(
+        "pk"
+    ).query.sql_with_params()
+    inserted = set(_insert_recipients(campaign=campaign, lead_pks_sql=sql, lead_pks_params=params, now=now))
+    report.processed += len(inserted)
+    report.added += len(inserted)
+    rest = [(item, pk) for item, pk in candidates if pk not in inserted]
+    if not rest:
+        return len(inserted)
     rows = (
-        Lead.objects.filter(pk__in=values_set(in_range, "bigint"))
+        Lead.objects.filter(pk__in=values_set([pk for _, pk in rest if 0 < pk <= MAX_PK], "bigint"))
         .order_by()
         .annotate(
             usable=ExpressionWrapper(valid_email_q(), output_field=BooleanField()),
@@ -368,32 +387,18 @@ def _add_by_ids(*, campaign, candidates: list, report: _Report, now) -> int:
         .values_list("pk", "usable", "already", "suppressed_as")
     )
     found = {pk: (usable, already, reason) for pk, usable, already, reason in rows}
-    addable = []
-    for item, pk in candidates:
-        if pk not in found:
+    for item, pk in rest:
+        usable, already, reason = found.get(pk, (None, None, None))
+        if usable is None:
             report.fail("invalid", item, "No lead with this id.")
-            continue
-        usable, already, reason = found[pk]
-        if not usable:
+        elif not usable:
             report.fail("invalid", item, "The lead has no valid email address.")
         elif already:
             report.fail("duplicates", item, "Already a recipient of this campaign.")
         elif reason:
             report.fail("suppressed", item, f"The address is suppressed ({reason}).")
-        else:
-            addable.append((item, pk))
-    if not addable:
-        return 0
-    subquery = values_set([pk for _, pk in addable], "bigint")
-    inserted = set(
-        _insert_recipients(campaign=campaign, lead_pks_sql=subquery.sql, lead_pks_params=subquery.params, now=now)
-    )
-    for item, pk in addable:
-        if pk in inserted:
-            report.processed += 1
-            report.added += 1
-        else:  # deleted meanwhile (the campaign row is locked, so not a concurrent add)
-            report.fail("invalid", item, "The lead was deleted while being added.")
+        else:  # appeared after the insert (the campaign row is locked, so not a concurrent add)
+            report.fail("invalid", item, "No lead with this id when the recipients were added.")
     return len(inserted)
 
 
@@ -436,7 +441,7 @@ def _add_by_filters(*, campaign, filters: dict, report: _Report, now) -> int:
     expected = counts["matched"] - counts["invalid"] - counts["already"] - counts["suppressed"]
     if expected <= 0:
         return 0
-    sql, params = qs.filter(usable).exclude(already).exclude(suppressed).values("pk").query.sql_with_params()
+    sql, params = _addable(qs, campaign).values("pk").query.sql_with_params()
     inserted = len(_insert_recipients(campaign=campaign, lead_pks_sql=sql, lead_pks_params=params, now=now))
     report.processed += inserted
     report.added += inserted
