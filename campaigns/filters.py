@@ -12,10 +12,15 @@ from django.utils.dateparse import parse_date, parse_datetime
 from .models import Campaign, CampaignRecipient, EmailTemplate, Lead
 
 
-class IntegerFilter(django_filters.Filter):
-    """An exact integer (`1.5`, `abc` → 400)."""
+class IdFilter(django_filters.Filter):
+    """An exact database id: a positive 64-bit integer (`1.5`, `abc`, `0`, 2**63 → 400)."""
 
     field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
 
 
 class DateOrDateTimeField(forms.Field):
@@ -70,7 +75,7 @@ class CreatedToFilter(django_filters.Filter):
 
 class CampaignFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Campaign.Status.choices, help_text="Exact status.")
-    template_id = IntegerFilter(field_name="template_id", help_text="Campaigns using this template.")
+    template_id = IdFilter(field_name="template_id", help_text="Campaigns using this template.")
     search = django_filters.CharFilter(
         method="filter_search", max_length=255,
         help_text="Case-insensitive substring of the name or the description.",
@@ -108,20 +113,38 @@ def _search_terms(queryset, value, fields):
     return queryset
 
 
+class StrictBooleanField(forms.Field):
+    """true/false (also 1/0, yes/no, any case); anything else is a 400, not ignored."""
+
+    default_error_messages = {"invalid": "Enter true or false."}
+    VALUES = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return self.VALUES[str(value).strip().lower()]
+        except KeyError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class HasFilter(django_filters.Filter):
+    """`has_x=true`: the timestamp field is set; `false`: it is not."""
+
+    field_class = StrictBooleanField
+
+    def filter(self, qs, value):
+        if value is None:
+            return qs
+        return qs.filter(**{f"{self.field_name}__isnull": not value})
+
+
 class RecipientFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=CampaignRecipient.Status.choices, help_text="Exact status.")
-    has_opened = django_filters.BooleanFilter(
-        field_name="opened_at", lookup_expr="isnull", exclude=True, help_text="Opened (true) or not (false)."
-    )
-    has_clicked = django_filters.BooleanFilter(
-        field_name="clicked_at", lookup_expr="isnull", exclude=True, help_text="Clicked (true) or not (false)."
-    )
-    has_replied = django_filters.BooleanFilter(
-        field_name="replied_at", lookup_expr="isnull", exclude=True, help_text="Replied (true) or not (false)."
-    )
-    has_bounced = django_filters.BooleanFilter(
-        field_name="bounced_at", lookup_expr="isnull", exclude=True, help_text="Bounced (true) or not (false)."
-    )
+    has_opened = HasFilter(field_name="opened_at", help_text="Opened (true) or not (false).")
+    has_clicked = HasFilter(field_name="clicked_at", help_text="Clicked (true) or not (false).")
+    has_replied = HasFilter(field_name="replied_at", help_text="Replied (true) or not (false).")
+    has_bounced = HasFilter(field_name="bounced_at", help_text="Bounced (true) or not (false).")
     search = django_filters.CharFilter(
         method="filter_search", max_length=255,
         help_text="Case-insensitive: every word is in the email address, first or last name.",
