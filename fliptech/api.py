@@ -57,6 +57,23 @@ class HeaderCharField(serializers.CharField):
         self.validators.append(no_line_breaks)
 
 
+class IdRelatedField(serializers.PrimaryKeyRelatedField):
+    """A PrimaryKeyRelatedField that accepts only a database id — an integer (or a string of
+    digits) in 1..2**63-1 — before any query: floats (1e308, inf), booleans and huge numbers
+    are an "incorrect type"/"does not exist" 400, not a database overflow."""
+
+    MAX_ID = 2**63 - 1
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and data.isascii() and data.isdigit():
+            data = int(data)
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        if not 1 <= data <= self.MAX_ID:
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(data)
+
+
 # --- Documented error answers ----------------------------------------------------------
 
 

@@ -281,6 +281,11 @@ REST_FRAMEWORK = {
         "user": os.environ.get("API_THROTTLE_USER", "6000/minute"),
     },
     "EXCEPTION_HANDLER": "fliptech.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "fliptech.parsers.JSONParser",  # DRF's, with deep nesting → 400
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 

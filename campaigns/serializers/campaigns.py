@@ -5,7 +5,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from fliptech.api import HeaderCharField
+from fliptech.api import HeaderCharField, IdRelatedField
 
 from ..models import Campaign, EmailTemplate, Lead
 from ..selectors import campaign_metrics
@@ -52,7 +52,7 @@ class CampaignWriteSerializer(serializers.Serializer):
 
     name = serializers.CharField(max_length=255, help_text="1–255 characters.")
     description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
-    template_id = serializers.PrimaryKeyRelatedField(
+    template_id = IdRelatedField(
         source="template", queryset=EmailTemplate.objects.all(), required=False, allow_null=True,
         help_text="The email template (required to launch).",
     )
@@ -178,7 +178,7 @@ class LaunchCampaignRequestSerializer(serializers.Serializer):
 
 class SendTestEmailRequestSerializer(serializers.Serializer):
     test_email = serializers.EmailField()
-    lead_id = serializers.PrimaryKeyRelatedField(
+    lead_id = IdRelatedField(
         source="lead", queryset=Lead.objects.all(), required=False, allow_null=True,
         help_text="Personalise with this lead (sample data when absent).",
     )
