@@ -21,11 +21,11 @@ sender will fail a suppressed pending recipient with "suppressed: <reason>".
 
 import logging
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from campaigns.models import CampaignRecipient, Suppression
+from campaigns.models import CampaignLink, CampaignRecipient, Suppression
 
 from . import machine
 from .models import EmailTracking
@@ -201,3 +201,86 @@ def resubscribe(*, recipient: CampaignRecipient) -> bool:
             status=Case(When(status=Status.UNSUBSCRIBED, then=Value(Status.SENT)), default=F("status")),
         )
     return bool(removed or restored)
+
+
+# --- The hot path: pixel and click hits -----------------------------------------------------
+
+_HIT_SQL = """
+WITH m AS (
+    SELECT r.id, r.campaign_id, r.sent_at, {link_cols},
+           (%(machine)s OR (%(is_click)s AND r.sent_at IS NOT NULL AND now() >= r.sent_at
+                            AND now() - r.sent_at < %(window)s * interval '1 second')) AS is_machine
+    FROM {recipients} r {link_join}
+    WHERE r.token = %(token)s
+), ins AS (
+    INSERT INTO {events} (campaign_recipient_id, campaign_id, event_type, event_data, user_agent,
+                          ip_address, url, link_id, is_machine, created_at)
+    SELECT id, campaign_id, %(event_type)s, '{{}}'::jsonb, %(ua)s, %(ip)s::inet, link_url, link_id,
+           is_machine, now()
+    FROM m
+), upd AS (
+    UPDATE {recipients} c SET
+        open_count = c.open_count + CASE
+            WHEN m.is_machine THEN 0 WHEN NOT %(is_click)s THEN 1 WHEN c.opened_at IS NULL THEN 1 ELSE 0 END,
+        click_count = c.click_count + CASE WHEN %(is_click)s AND NOT m.is_machine THEN 1 ELSE 0 END,
+        machine_open_count = c.machine_open_count + CASE WHEN m.is_machine AND NOT %(is_click)s THEN 1 ELSE 0 END,
+        machine_click_count = c.machine_click_count + CASE WHEN m.is_machine AND %(is_click)s THEN 1 ELSE 0 END,
+        opened_at = CASE WHEN m.is_machine THEN c.opened_at ELSE COALESCE(c.opened_at, now()) END,
+        clicked_at = CASE WHEN m.is_machine OR NOT %(is_click)s THEN c.clicked_at ELSE COALESCE(c.clicked_at, now()) END
+    FROM m
+    WHERE c.id = m.id AND m.sent_at IS NOT NULL
+)
+SELECT link_url FROM m
+"""
+
+
+def hit_record(*, token: str, event_type: str, link_id: int | None = None, user_agent: str = "",
+               ip_address: str | None = None, method: str = "GET") -> tuple[bool, str]:
+    """Record a pixel open or a link click by token: (found, link url).
+
+    `found` is False for an unknown token, or for a click whose link is not one of the
+    recipient's campaign's links (nothing is recorded then).
+
+    On PostgreSQL this is ONE statement (lookup, event INSERT and counter UPDATE in
+    data-modifying CTEs, atomic on its own) — the pixel is the hottest path there is.
+    Same rules as `event_record`: `opened_at`/`clicked_at` are set once with
+    ``COALESCE(opened_at, now())``, which under concurrent updates is evaluated on the
+    latest row version (PostgreSQL re-checks a locked row), so it is the same
+    compare-and-set; totals are ``+ 1`` in SQL; a machine hit only moves the machine
+    counters; a human click with no open seen also counts as an open; a recipient never
+    sent gets the event row only. Elsewhere it looks up and calls `event_record`.
+    """
+    is_click = event_type == EventType.CLICK
+    ua_machine = machine.is_machine(event_type=event_type, user_agent=user_agent, ip_address=ip_address, method=method)
+    if connection.vendor == "postgresql":
+        link_cols = "l.id AS link_id, l.url AS link_url" if is_click else "NULL::bigint AS link_id, ''::text AS link_url"
+        link_join = (
+            f"JOIN {CampaignLink._meta.db_table} l ON l.campaign_id = r.campaign_id AND l.id = %(link_id)s"
+            if is_click else ""
+        )
+        sql = _HIT_SQL.format(
+            link_cols=link_cols, link_join=link_join,
+            recipients=CampaignRecipient._meta.db_table, events=EmailTracking._meta.db_table,
+        )
+        params = {
+            "token": token, "link_id": link_id, "event_type": event_type, "is_click": is_click,
+            "machine": ua_machine, "window": machine.SCANNER_WINDOW_SECONDS,
+            "ua": (user_agent or "")[:2000], "ip": ip_address or None,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        return (row is not None, row[0] if row else "")
+    recipient = CampaignRecipient.objects.filter(token=token).first()
+    if recipient is None:
+        return False, ""
+    link = None
+    if is_click:
+        link = CampaignLink.objects.filter(pk=link_id, campaign_id=recipient.campaign_id).first()
+        if link is None:
+            return False, ""
+    event_record(
+        recipient=recipient, event_type=event_type, user_agent=user_agent, ip_address=ip_address,
+        link=link, method=method, is_machine=True if ua_machine else None,
+    )
+    return True, link.url if link else ""

@@ -8,13 +8,14 @@ import functools
 import logging
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from campaigns.models import CampaignLink, CampaignRecipient
+from campaigns.models import CampaignRecipient
 
 from . import services
 from .models import EmailTracking
@@ -56,10 +57,8 @@ def _recipient(token, *related):
 def open_pixel(request, token):
     """Always the GIF, 200, whatever the token and whatever fails behind it."""
     try:
-        recipient = _recipient(token)
-        services.event_record(recipient=recipient, event_type=EmailTracking.EventType.OPEN, **_hit(request))
-    except CampaignRecipient.DoesNotExist:
-        pass
+        if 0 < len(token) <= TOKEN_MAX:
+            services.hit_record(token=token, event_type=EmailTracking.EventType.OPEN, **_hit(request))
     except Exception:  # the pixel must never break a mail client's render
         log.exception("open pixel: could not record an open")
     response = HttpResponse(PIXEL, content_type="image/gif")
@@ -74,18 +73,15 @@ def click(request, token, link_id):
     The target comes only from `CampaignLink.url`; no request parameter is read.
     """
     try:
-        recipient = _recipient(token)
-        link = CampaignLink.objects.get(pk=link_id, campaign_id=recipient.campaign_id)
-    except (CampaignRecipient.DoesNotExist, CampaignLink.DoesNotExist):
-        raise Http404("Unknown link.") from None
-    try:
-        services.event_record(
-            recipient=recipient, event_type=EmailTracking.EventType.CLICK, link=link, url=link.url,
-            **_hit(request),
+        found, url = services.hit_record(
+            token=token, event_type=EmailTracking.EventType.CLICK, link_id=int(link_id), **_hit(request)
         )
-    except Exception:  # a person clicking must still get where they go
-        log.exception("click: could not record a click")
-    response = HttpResponseRedirect(link.url)
+    except DatabaseError:
+        log.exception("click: database unavailable")
+        return HttpResponse("Temporarily unavailable, please try again.", status=503, content_type="text/plain")
+    if not found:
+        raise Http404("Unknown link.")
+    response = HttpResponseRedirect(url)
     response["Cache-Control"] = "no-store, private"
     response["Referrer-Policy"] = "no-referrer"
     return response

@@ -196,3 +196,39 @@ def test_sender_skips_an_address_unsubscribed_in_an_earlier_campaign(web, sent_r
     assert again.status == Status.FAILED
     assert again.error_message == "suppressed: unsubscribed"
     assert mailoutbox == []
+
+
+def test_click_seconds_after_sending_is_a_scanner(web, sent_recipient, link):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    CampaignRecipient.objects.filter(pk=sent_recipient.pk).update(sent_at=timezone.now() - timedelta(seconds=2))
+    assert web.get(f"/t/c/{sent_recipient.token}/{link.pk}").status_code == 302
+    sent_recipient.refresh_from_db()
+    assert (sent_recipient.clicked_at, sent_recipient.click_count, sent_recipient.machine_click_count) == (None, 0, 1)
+    assert EmailTracking.objects.get().is_machine is True
+
+
+def test_bot_click_is_a_machine_click_and_still_redirects(sent_recipient, link):
+    response = Client(HTTP_USER_AGENT="Mozilla/5.0 (compatible; Barracuda Sentinel)").get(f"/t/c/{sent_recipient.token}/{link.pk}")
+    assert response.status_code == 302
+    sent_recipient.refresh_from_db()
+    assert (sent_recipient.clicked_at, sent_recipient.opened_at, sent_recipient.machine_click_count) == (None, None, 1)
+
+
+def test_pixel_on_a_recipient_not_yet_sent_records_the_event_only(web):
+    pending = CampaignRecipientFactory()
+    assert_pixel(web.get(f"/t/o/{pending.token}.gif"))
+    pending.refresh_from_db()
+    assert (pending.opened_at, pending.open_count, pending.machine_open_count) == (None, 0, 0)
+    assert EmailTracking.objects.filter(campaign_recipient=pending).count() == 1
+
+
+def test_repeat_pixel_hits_count_every_open_once_unique(web, sent_recipient):
+    for _ in range(3):
+        web.get(f"/t/o/{sent_recipient.token}.gif")
+    first = CampaignRecipient.objects.get().opened_at
+    web.get(f"/t/o/{sent_recipient.token}.gif")
+    r = CampaignRecipient.objects.get()
+    assert (r.open_count, r.opened_at) == (4, first)
