@@ -419,3 +419,61 @@ def test_event_list_is_read_only_and_filters_by_campaign(admin_client):
     assert response.status_code == 200
     assert [e.pk for e in response.context["cl"].result_list] == [event.pk]
     assert admin_client.get(reverse("admin:tracking_emailtracking_add")).status_code == 403
+
+
+def test_add_to_campaign_action_asks_which_campaign_accepts_recipients(admin_client):
+    lead = LeadFactory()
+    draft = CampaignFactory(name="Open draft")
+    CampaignFactory(name="Busy sending", status=Status.RUNNING)
+
+    response = admin_client.post(
+        reverse("admin:campaigns_lead_changelist"), {"action": "add_to_campaign", "_selected_action": [lead.pk]}
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'<option value="{draft.pk}">Open draft' in html and "Busy sending" not in html
+
+
+def test_add_to_campaign_action_adds_leads_and_reports_the_skipped(admin_client):
+    campaign = campaign_with_recipients(1)
+    already = campaign.recipients.get().lead
+    new = [LeadFactory(), LeadFactory()]
+
+    response = admin_client.post(
+        reverse("admin:campaigns_lead_changelist"),
+        {"action": "add_to_campaign", "apply": "1", "campaign": campaign.pk,
+         "_selected_action": [already.pk, *(lead.pk for lead in new)]},
+        follow=True,
+    )
+
+    campaign.refresh_from_db()
+    assert campaign.total_recipients == 3
+    assert set(campaign.recipients.values_list("lead_id", flat=True)) == {already.pk, *(lead.pk for lead in new)}
+    assert any("Added 2 of 3 lead(s)" in t and "1 duplicates" in t for t in texts(response))
+
+
+def test_add_to_a_running_campaign_shows_the_409_message(admin_client):
+    campaign = campaign_with_recipients(1, status=Status.RUNNING)
+    lead = LeadFactory()
+
+    response = admin_client.post(
+        reverse("admin:campaigns_lead_changelist"),
+        {"action": "add_to_campaign", "apply": "1", "campaign": campaign.pk, "_selected_action": [lead.pk]},
+        follow=True,
+    )
+
+    assert any("Could not add" in t for t in texts(response))
+    assert campaign.recipients.count() == 1
+
+
+def test_recipient_and_event_lists_do_not_count_the_whole_table(admin_client, django_assert_max_num_queries):
+    campaign = campaign_with_recipients(30)
+    for recipient in campaign.recipients.all()[:10]:
+        EmailTrackingFactory(campaign_recipient=recipient, campaign=campaign)
+
+    for name in ("campaignrecipient", "lead"):
+        with django_assert_max_num_queries(10):
+            assert admin_client.get(reverse(f"admin:campaigns_{name}_changelist")).status_code == 200
+    with django_assert_max_num_queries(10):
+        assert admin_client.get(reverse("admin:tracking_emailtracking_changelist")).status_code == 200
