@@ -486,6 +486,8 @@ def recipients_add(*, campaign, lead_ids=(), leads=(), lead_filters=None) -> dic
                 continue
             emails.add(lead["email"])
             cleaned.append(lead)
+        # In email order: two requests upserting overlapping leads take row locks in the same order.
+        cleaned.sort(key=lambda lead: lead["email"])
         for email, pk in leads_upsert(leads=cleaned, now=now).items():
             if pk in seen:
                 report.fail("duplicates", email, "Duplicate in this request (also given in lead_ids).")

@@ -538,3 +538,17 @@ def test_concurrent_overlapping_adds_keep_total_recipients_exact(require_postgre
     assert campaign.total_recipients == 600 == CampaignRecipient.objects.filter(campaign=campaign).count()
     assert sum(a["successful"] for a in answers) == 600
     assert sum(a["duplicates"] for a in answers) == 200
+
+
+def test_10000_lead_objects_in_one_request_are_upserted_and_added(api):
+    campaign = CampaignFactory()
+    LeadFactory(email="obj5@example.com", first_name="Before")
+    leads = [{"email": f"obj{i}@example.com", "first_name": f"N{i}", "tags": ["import"], "attributes": {"i": i}}
+             for i in range(10_000)]
+
+    body = add(api, campaign, leads=leads).json()
+
+    assert (body["successful"], body["failed"], body["total_recipients"]) == (10_000, 0, 10_000)
+    assert Lead.objects.count() == 10_000
+    assert Lead.objects.get(email="obj5@example.com").first_name == "N5"
+    assert Lead.objects.get(email="obj9999@example.com").attributes == {"i": 9999}
