@@ -85,12 +85,24 @@ class ErrorSerializer(serializers.Serializer):
 
 
 VALIDATION_ERROR_SCHEMA = {
-    "type": "object",
     "description": (
         'Field errors in DRF\'s shape `{"field": ["message", …]}` (`non_field_errors` for the '
-        'body as a whole), or `{"detail", "code"}` when the request as a whole is refused.'
+        'body as a whole), or `{"detail", "code"}` when the request as a whole is refused '
+        "(e.g. `parse_error`, `no_recipients`, `template_error`)."
     ),
-    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    "oneOf": [
+        {
+            "type": "object",
+            "title": "FieldErrors",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+        {
+            "type": "object",
+            "title": "RequestError",
+            "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+            "required": ["detail", "code"],
+        },
+    ],
 }
 
 _ERROR_DESCRIPTIONS = {

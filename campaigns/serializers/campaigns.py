@@ -155,7 +155,11 @@ class LaunchCampaignRequestSerializer(serializers.Serializer):
     )
     scheduled_at = FutureDateTimeField(
         required=False, allow_null=True,
-        help_text="Required with send_immediately=false unless already set on the campaign. Must be in the future.",
+        help_text=(
+            "With send_immediately=false: when to start (required unless already set on the "
+            "campaign; must be in the future). Ignored when sending immediately. To move the "
+            "time of a campaign that is already scheduled, PATCH its scheduled_at."
+        ),
     )
     test_mode = serializers.BooleanField(
         default=False,
