@@ -3,6 +3,7 @@ accepts, and real Celery worker / beat subprocesses on the same test database an
 
 import email
 import email.policy
+import logging
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ from django.db import connection
 from tests.conftest import port_open
 
 ROOT = Path(__file__).resolve().parents[2]
+logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
 
 
 class Recorder:
@@ -32,6 +34,7 @@ class Recorder:
     def __init__(self):
         self.lock = threading.Lock()
         self.messages = []  # (envelope recipient, raw bytes)
+        self.times = []  # time.monotonic() of each accepted message
         self.temp_failures = 0
         self.temp_code = "451 4.3.0 Try again later"
         self.rejected = set()
@@ -54,6 +57,7 @@ class Recorder:
                 return self.temp_code
             for rcpt in envelope.rcpt_tos:
                 self.messages.append((rcpt, envelope.original_content or envelope.content))
+                self.times.append(time.monotonic())
         return "250 2.0.0 Queued"
 
     def fail_next(self, n, code="451 4.3.0 Try again later"):
@@ -174,9 +178,10 @@ class Procs:
         proc.wait(timeout=30)
 
     def stop_all(self):
+        # SIGKILL: a warm shutdown would wait for paced batches; the test is over anyway.
         for proc in self.procs:
             if proc.poll() is None:
-                self.kill(proc, signal.SIGTERM)
+                self.kill(proc, signal.SIGKILL)
 
     def logs(self):
         return "\n".join(
