@@ -1,0 +1,74 @@
+"""A WSGI shortcut for the two hottest URLs: the open pixel and the click redirect.
+
+Every message opened fetches the pixel, so it is served without Django's middleware stack
+and URL resolver: `wrap(application)` answers ``GET|HEAD /t/o/<token>.gif`` and
+``GET|HEAD /t/c/<token>/<link>`` by calling the very same views (`tracking.views`)
+with a bare `WSGIRequest`, and passes every other request to Django untouched.
+
+What is skipped for these two paths, and why that is fine: sessions, auth, CSRF, messages
+(they set and read no cookies), CORS, clickjacking headers (a GIF and a redirect), and
+Host-header validation (neither answer contains a URL built from the Host header). The
+database connection is managed as Django does around a request
+(`close_if_unusable_or_obsolete` after each hit), without the per-request health-check
+query: a broken connection shows up as an error on the next hit, which the pixel logs
+and survives, and is then replaced.
+"""
+
+import logging
+import re
+import time
+
+from django.core.handlers.wsgi import WSGIRequest
+from django.db import connections
+from django.http import Http404, HttpResponseNotFound
+
+from . import views
+
+log = logging.getLogger(__name__)
+
+PIXEL_RE = re.compile(r"^/t/o/(?P<token>[^/]*)\.gif$")
+CLICK_RE = re.compile(r"^/t/c/(?P<token>[A-Za-z0-9_-]{1,64})/(?P<link_id>[0-9]{1,18})/?$")
+
+
+def _release_connections():
+    """What Django's request_finished does (`close_if_unusable_or_obsolete`), minus
+    re-arming the per-request health check: close a connection that saw an error, left
+    autocommit, or outlived CONN_MAX_AGE."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None:
+            continue
+        expired = conn.close_at is not None and time.monotonic() >= conn.close_at
+        if conn.errors_occurred or expired or conn.get_autocommit() != conn.settings_dict["AUTOCOMMIT"]:
+            conn.close()
+
+
+def _serve(view, environ, start_response, **kwargs):
+    request = WSGIRequest(environ)
+    try:
+        response = view(request, **kwargs)
+    except Http404:
+        response = HttpResponseNotFound(b"Not Found", content_type="text/plain")
+    finally:
+        _release_connections()
+    status = f"{response.status_code} {response.reason_phrase}"
+    start_response(status, list(response.items()))
+    return [] if environ.get("REQUEST_METHOD") == "HEAD" else [response.content]
+
+
+def wrap(application):
+    """`application` with the pixel and click paths answered directly."""
+
+    def tracking_fast_paths(environ, start_response):
+        if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            path = environ.get("PATH_INFO", "")
+            if path.startswith("/t/o/"):
+                match = PIXEL_RE.match(path)
+                if match:
+                    return _serve(views.open_pixel, environ, start_response, token=match["token"])
+            elif path.startswith("/t/c/"):
+                match = CLICK_RE.match(path)
+                if match:
+                    return _serve(views.click, environ, start_response, token=match["token"], link_id=match["link_id"])
+        return application(environ, start_response)
+
+    return tracking_fast_paths
