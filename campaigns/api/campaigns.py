@@ -109,6 +109,19 @@ class CampaignViewSet(
     # Anything up to the next slash: campaign_get answers 404 for what is not an id.
     lookup_value_regex = "[^/]+"
 
+    # Input serializers per action: used by the browsable API's forms (the views below
+    # name their serializers explicitly).
+    input_serializers = {
+        "create": CampaignCreateSerializer,
+        "update": CampaignUpdateSerializer,
+        "partial_update": CampaignUpdateSerializer,
+        "launch": LaunchCampaignRequestSerializer,
+        "send_test": SendTestEmailRequestSerializer,
+    }
+
+    def get_serializer_class(self):
+        return self.input_serializers.get(self.action, CampaignResponseSerializer)
+
     def get_object(self):
         campaign = campaign_get(key=self.kwargs[self.lookup_url_kwarg], queryset=self.get_queryset())
         self.check_object_permissions(self.request, campaign)

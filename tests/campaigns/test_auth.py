@@ -116,6 +116,15 @@ def test_session_authentication_works_and_enforces_csrf(user, campaign):
     assert not Campaign.objects.filter(name="no csrf").exists()
 
 
+@pytest.mark.parametrize("suffix", ["", "/{pk}", "/{pk}/launch", "/{pk}/test", "/health"])
+def test_browsable_api_pages_render_for_a_logged_in_user(user, campaign, suffix):
+    client = APIClient()
+    client.force_login(user)
+    response = client.get(URL + suffix.format(pk=campaign.pk), HTTP_ACCEPT="text/html")
+    assert response.status_code in (200, 405)  # actions are POST-only; the page still renders
+    assert response["Content-Type"].startswith("text/html")
+
+
 def test_created_by_is_the_authenticated_user(client_for):
     author = UserFactory(username="author")
     author.user_permissions.set(Permission.objects.filter(codename="add_campaign"))
