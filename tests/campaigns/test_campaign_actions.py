@@ -74,7 +74,7 @@ def test_launch_by_public_id_with_empty_body(api, send_campaign, django_capture_
     send_campaign.assert_called_once_with(campaign.pk)
 
 
-def test_launch_scheduled_campaign_now_keeps_its_started_at_unset_before(
+def test_launch_scheduled_campaign_now_runs_it(
     api, send_campaign, django_capture_on_commit_callbacks
 ):
     campaign = ready(status="scheduled", scheduled_at=future())

@@ -299,6 +299,17 @@ def test_update_with_invalid_value_answers_400_and_changes_nothing(api, payload)
     assert Campaign.objects.filter(pk=campaign.pk).values().get() == before
 
 
+@pytest.mark.parametrize("status", ["running", "completed", "failed"])
+def test_update_outside_editable_statuses_answers_409_even_for_name(api, status):
+    campaign = CampaignFactory(status=status, name="Orig")
+    for payload in ({"name": "Changed"}, {}):
+        response = api.patch(detail(campaign), payload, format="json")
+        assert response.status_code == 409
+        assert response.json()["code"] == "invalid_state"
+    campaign.refresh_from_db()
+    assert campaign.name == "Orig"
+
+
 def test_update_unknown_campaign_answers_404(api):
     assert api.patch(f"{URL}/987654", {"name": "x"}, format="json").status_code == 404
 
