@@ -3,6 +3,8 @@
 Thin views: validate with a serializer, call one service or selector, shape the answer.
 """
 
+from django.conf import settings
+from django.core.cache import cache
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -29,6 +31,23 @@ from .serializers import (
 EventType = EmailTracking.EventType
 
 EVENTS_LIST_MAX = 500
+# Stats and analytics of a big campaign are aggregates over every recipient and event; a
+# dashboard polling them gets the figures computed at most this many seconds ago (0 = never
+# cached). Settings override: TRACKING_STATS_CACHE_SECONDS, TRACKING_ANALYTICS_CACHE_SECONDS.
+CACHE_SECONDS = {"stats": ("TRACKING_STATS_CACHE_SECONDS", 5), "analytics": ("TRACKING_ANALYTICS_CACHE_SECONDS", 30)}
+
+
+def _cached(kind, campaign, compute):
+    name, default = CACHE_SECONDS[kind]
+    seconds = getattr(settings, name, default)
+    if not seconds:
+        return compute()
+    key = f"tracking:{kind}:{campaign.pk}"
+    data = cache.get(key)
+    if data is None:
+        data = compute()
+        cache.set(key, data, seconds)
+    return data
 
 
 class CanRecordEvents(permissions.BasePermission):
@@ -161,6 +180,8 @@ class RecipientEventsView(APIView):
 
 @extend_schema(
     tags=["campaigns"], summary="Campaign stats", parameters=[CAMPAIGN_ID],
+    description="Computed at most every `TRACKING_STATS_CACHE_SECONDS` (default 5) per campaign: a "
+    "dashboard polling a big campaign reads the cached figures.",
     responses={200: CampaignStatsResponseSerializer, **_errors(401, 404)},
 )
 class CampaignStatsView(APIView):
@@ -168,13 +189,15 @@ class CampaignStatsView(APIView):
 
     def get(self, request, id):
         campaign = campaign_get(key=id)
-        return Response(CampaignStatsResponseSerializer(selectors.campaign_stats(campaign=campaign)).data)
+        return Response(_cached("stats", campaign, lambda: CampaignStatsResponseSerializer(
+            selectors.campaign_stats(campaign=campaign)).data))
 
 
 @extend_schema(
     tags=["campaigns"], summary="Campaign analytics", parameters=[CAMPAIGN_ID],
     description="Stats plus breakdowns. Locations are reported as \"Unknown\" unless an IP→country "
-    "database (GeoIP2, `GEOIP_PATH`) is configured.",
+    "database (GeoIP2, `GEOIP_PATH`) is configured. Computed at most every "
+    "`TRACKING_ANALYTICS_CACHE_SECONDS` (default 30) per campaign.",
     responses={200: CampaignAnalyticsResponseSerializer, **_errors(401, 404)},
 )
 class CampaignAnalyticsView(APIView):
@@ -182,4 +205,5 @@ class CampaignAnalyticsView(APIView):
 
     def get(self, request, id):
         campaign = campaign_get(key=id)
-        return Response(CampaignAnalyticsResponseSerializer(selectors.campaign_analytics(campaign=campaign)).data)
+        return Response(_cached("analytics", campaign, lambda: CampaignAnalyticsResponseSerializer(
+            selectors.campaign_analytics(campaign=campaign)).data))

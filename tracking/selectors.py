@@ -35,6 +35,24 @@ def _iso(value):
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
+_LAST_EVENT_SQL = "SELECT GREATEST({})".format(", ".join(
+    f"(SELECT created_at FROM {EmailTracking._meta.db_table} WHERE campaign_id = %(c)s "
+    f"AND event_type = '{kind}' ORDER BY created_at DESC LIMIT 1)"
+    for kind in EventType.values
+))
+
+
+def _last_event_at(campaign):
+    """The newest event. On PostgreSQL one statement of per-type lookups, each the last
+    entry of the (campaign, event_type, created_at) index (a plain MAX would read every
+    event of the campaign); elsewhere a MAX."""
+    if connection.vendor != "postgresql":
+        return EmailTracking.objects.filter(campaign=campaign).order_by().aggregate(last=Max("created_at"))["last"]
+    with connection.cursor() as cursor:
+        cursor.execute(_LAST_EVENT_SQL, {"c": campaign.pk})
+        return cursor.fetchone()[0]
+
+
 def campaign_stats(*, campaign: Campaign) -> dict:
     """CampaignStatsResponse. Two queries: one aggregate over the campaign's recipients
     (status counters, CampaignMetrics counters, totals, send window) and the newest event."""
@@ -50,9 +68,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         last_sent=Max("sent_at"),
         sent_last_hour=Count("id", filter=Q(sent_at__gte=now - timedelta(hours=1))),
     )
-    last_event_at = (
-        EmailTracking.objects.filter(campaign=campaign).order_by().aggregate(last=Max("created_at"))["last"]
-    )
+    last_event_at = _last_event_at(campaign)
     metrics = metrics_from_counters({k: agg[k] for k in METRIC_COUNTERS})
     total = agg["total"]
     sent = metrics["emails_sent"]
@@ -132,6 +148,19 @@ def _hourly(queryset, field) -> list[dict]:
         queryset.annotate(hour=TruncHour(field)).order_by().values("hour").annotate(count=Count("id")).order_by("hour")
     )
     return [{"hour": row["hour"], "count": row["count"]} for row in rows]
+
+
+def _hourly_engagement(events) -> tuple[list, list]:
+    """Human opens and clicks per hour, one grouped query for both."""
+    rows = (
+        events.filter(event_type__in=[EventType.OPEN, EventType.CLICK], is_machine=False)
+        .annotate(hour=TruncHour("created_at")).order_by().values("event_type", "hour")
+        .annotate(count=Count("id")).order_by("hour")
+    )
+    opens, clicks = [], []
+    for row in rows:
+        (opens if row["event_type"] == EventType.OPEN else clicks).append({"hour": row["hour"], "count": row["count"]})
+    return opens, clicks
 
 
 @lru_cache(maxsize=4096)
@@ -282,8 +311,7 @@ def campaign_analytics(*, campaign: Campaign) -> dict:
     human_clicks = events.filter(event_type=EventType.CLICK, is_machine=False)
     recipients = CampaignRecipient.objects.filter(campaign=campaign)
 
-    hourly_opens = _hourly(human_opens, "created_at")
-    hourly_clicks = _hourly(human_clicks, "created_at")
+    hourly_opens, hourly_clicks = _hourly_engagement(events)
     by_device, by_client = _by_user_agent(human_opens)
     links = (
         human_clicks.exclude(url="").order_by().values("url")

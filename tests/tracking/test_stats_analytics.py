@@ -165,3 +165,12 @@ def test_even_count_median_averages_the_middle_pair(db):
 )
 def test_describe_user_agent(ua, device, client):
     assert describe_user_agent(ua) == (device, client)
+
+
+def test_stats_are_cached_for_a_few_seconds(api, campaign, settings):
+    settings.TRACKING_STATS_CACHE_SECONDS = 60
+    before = api.get(f"/api/v1/campaigns/{campaign.pk}/stats").json()
+    CampaignRecipientFactory(campaign=campaign)
+    assert api.get(f"/api/v1/campaigns/{campaign.pk}/stats").json() == before
+    settings.TRACKING_STATS_CACHE_SECONDS = 0
+    assert api.get(f"/api/v1/campaigns/{campaign.pk}/stats").json()["total_recipients"] == before["total_recipients"] + 1
