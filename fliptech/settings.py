@@ -155,6 +155,9 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Database sessions that refuse keys Django never issues (a NUL byte reached PostgreSQL).
+SESSION_ENGINE = "fliptech.sessions"
+
 # --- Mail -----------------------------------------------------------------
 
 
@@ -266,7 +269,7 @@ RATE_LIMIT_REDIS_URL = os.environ.get(
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "fliptech.authentication.TokenAuthentication",  # DRF's, malformed keys refused unqueried
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [

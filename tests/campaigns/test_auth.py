@@ -71,6 +71,29 @@ def test_unknown_token_answers_401(anon_client, campaign, index):
     assert response.json()["code"] == "authentication_failed"
 
 
+@pytest.mark.parametrize(
+    "header",
+    ["Token abc\x00def", "Token " + "a" * 10_000, "Token " + "A" * 40, "Token a b", "Token",
+     "Token " + "\xed\xa0\x80"],
+)
+def test_malformed_token_answers_401_not_500(anon_client, header):
+    response = anon_client.get(URL, HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"
+
+
+@pytest.mark.parametrize("cookie", ['"abcdefghij\\000klm"', "abcdefghijklmnop%00", '"\\377\\376xxxxxxxx"', "x" * 5000])
+@pytest.mark.parametrize("path", [URL, "/admin/"])
+def test_malformed_session_cookie_is_no_session_not_500(anon_client, cookie, path):
+    response = anon_client.get(path, HTTP_COOKIE=f"sessionid={cookie}")
+    assert response.status_code in (302, 401)  # the admin redirects to its login page
+
+
+def test_valid_session_cookie_still_works(user, client):
+    client.force_login(user)
+    assert client.get(URL).status_code == 200
+
+
 @pytest.mark.parametrize("index", WRITES)
 def test_write_without_permission_answers_403_and_changes_nothing(client_for, viewer, campaign, index):
     before = Campaign.all_objects.filter(pk=campaign.pk).values().get()
