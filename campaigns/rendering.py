@@ -86,9 +86,12 @@ def campaign_data(campaign=None) -> dict:
     return {"name": campaign.name, "campaign_id": campaign.campaign_id}
 
 
-def context_for(*, lead: dict, campaign: dict, unsubscribe: str, view_in_browser: str = "") -> dict:
+def context_for(*, lead: dict, campaign: dict, unsubscribe: str, view_in_browser: str = "",
+                token: str = "") -> dict:
+    """The template context. `token` fills the tracking URLs written into the source by
+    `instrument_source` (empty for previews, which carry no tracking)."""
     return {"lead": lead, "campaign": campaign, "unsubscribe_url": unsubscribe,
-            "view_in_browser_url": view_in_browser}
+            "view_in_browser_url": view_in_browser, TOKEN_VAR: token}
 
 
 # --- Validation -------------------------------------------------------------------------------
@@ -320,13 +323,22 @@ def unescape_attr(value: str) -> str:
 
 
 # --- Instrumenting ---------------------------------------------------------------------------
+#
+# Tracking is written into the template *source* once per campaign where it can be: every
+# static http(s) href becomes `<SITE_URL>/t/c/{{ fliptech_token }}/<link id>`, and the pixel
+# `<SITE_URL>/t/o/{{ fliptech_token }}.gif` goes before </body>; the recipient's token is
+# then just one more context variable. Only URLs built by the template itself ("dynamic",
+# e.g. `href="https://x.example/{{ lead.id }}"`) are rewritten per message, after rendering.
 
+TOKEN_VAR = "fliptech_token"
+TOKEN_TAG = "{{ fliptech_token }}"
 _HREF = re.compile(r"""(<a(?:rea)?\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
 _TEXT_URL = re.compile(r"""https?://[^\s<>"'()\[\]]+""", re.IGNORECASE)
 _TRAILING = ".,;:!?"
+_OWN_LINK = re.compile(r"^\{\{\s*(unsubscribe_url|view_in_browser_url)\s*\}\}$")
 
 
-def _trackable(url: str, skip: str) -> bool:
+def _trackable(url: str, skip) -> bool:
     return url[:8].lower().startswith(("http://", "https://")) and not url.startswith(skip)
 
 
@@ -334,17 +346,51 @@ def _text_url(match) -> str:
     return match.group(0).rstrip(_TRAILING)
 
 
-def find_links(body_html: str, body_text: str, *, skip: str) -> set:
-    """Every http(s) URL linked from the HTML (<a>/<area> href, entities decoded) or written
-    in the text part, except those starting with `skip` (the unsubscribe link)."""
+def _own_prefixes(token: str) -> tuple:
+    return (unsubscribe_url(token), f"{settings.SITE_URL}/t/")
+
+
+def instrument_source(body_html: str, body_text: str, *, link_ids_for, track_clicks=True, track_opens=True):
+    """(html source, text source, dynamic) with tracking written into the sources.
+
+    `link_ids_for(urls) -> {url: link id}` gives (creating) the campaign's link rows for the
+    static URLs. `dynamic` says whether some links are built by the template and must be
+    rewritten per message (`find_links` / `rewrite_links`)."""
+    dynamic = False
+    if track_clicks:
+        static = set()
+        for m in _HREF.finditer(body_html):
+            url = html.unescape(m.group(3)).strip()
+            if "{" in url:
+                dynamic = dynamic or not _OWN_LINK.match(url)
+            elif _trackable(url, ()):
+                static.add(url)
+        for m in _TEXT_URL.finditer(body_text):
+            url = _text_url(m)
+            if "{" in url:
+                dynamic = True
+            elif _trackable(url, ()):
+                static.add(url)
+        ids = link_ids_for(static) if static else {}
+        body_html, body_text = rewrite_links(body_html, body_text, TOKEN_TAG, ids, skip=())
+    if track_opens:
+        body_html = add_open_pixel(body_html, TOKEN_TAG)
+    return body_html, body_text, dynamic
+
+
+def find_links(body_html: str, body_text: str, *, token: str) -> set:
+    """Every http(s) URL linked from the rendered HTML (<a>/<area> href, entities decoded)
+    or written in the text part, except the unsubscribe link and our own tracking URLs."""
+    skip = _own_prefixes(token)
     urls = {html.unescape(m.group(3)).strip() for m in _HREF.finditer(body_html)}
     urls.update(_text_url(m) for m in _TEXT_URL.finditer(body_text))
     return {u for u in urls if _trackable(u, skip)}
 
 
-def rewrite_links(body_html: str, body_text: str, token: str, link_ids: dict, *, skip: str):
-    """(html, text) with each http(s) link replaced by its click-tracking URL.
-    mailto:, tel:, #anchors and the unsubscribe link (`skip`) stay as they are."""
+def rewrite_links(body_html: str, body_text: str, token: str, link_ids: dict, *, skip=None):
+    """(html, text) with each http(s) link in `link_ids` replaced by its click-tracking URL.
+    mailto:, tel:, #anchors, the unsubscribe link and tracking URLs stay as they are."""
+    skip = _own_prefixes(token) if skip is None else skip
 
     def href(m):
         url = html.unescape(m.group(3)).strip()

@@ -103,6 +103,29 @@ def test_every_message_is_personalised_instrumented_and_recorded(smtp_settings, 
     assert campaign.status == Campaign.Status.COMPLETED and campaign.completed_at is not None
 
 
+def test_links_built_by_the_template_are_tracked_per_recipient(smtp_settings, smtp_server):
+    campaign = running_campaign(2)
+    campaign.template.body_html = (
+        '<p><a href="https://fliptech.example/listing/{{ lead.attributes.listing }}">Yours</a> '
+        '<a href="https://fliptech.example/static">Static</a> <a href="{{ unsubscribe_url }}">U</a></p>'
+    )
+    campaign.template.body_text = "Yours: https://fliptech.example/listing/{{ lead.attributes.listing }}."
+    campaign.template.save()
+    sending.send_batch(campaign.pk)
+    for msg in smtp_server.parsed():
+        listing = "0BR" if "lead0" in msg["To"] else "1BR"
+        html = msg.get_body(("html",)).get_content()
+        text = msg.get_body(("plain",)).get_content()
+        hrefs = re.findall(r'href="([^"]+)"', html)
+        assert [click_target(h) for h in hrefs[:2]] == [
+            f"https://fliptech.example/listing/{listing}", "https://fliptech.example/static"
+        ]
+        assert "/u/" in hrefs[2]
+        (url,) = re.findall(r"https://\S+(?=\.)", text)
+        assert click_target(url) == f"https://fliptech.example/listing/{listing}"
+    assert CampaignLink.objects.filter(campaign=campaign).count() == 3
+
+
 def test_batch_queries_are_bounded(smtp_settings, smtp_server, django_assert_max_num_queries):
     campaign = running_campaign(10)
     # Load campaign, claim (select, update, read back), links (insert, select), per message
@@ -404,3 +427,42 @@ def test_backoff_is_exponential_and_capped(settings):
     settings.SEND_RETRY_BACKOFF_SECONDS = 10
     assert [tasks.backoff(n) for n in range(4)] == [10, 20, 40, 80]
     assert tasks.backoff(20) == 600
+
+
+@pytest.fixture
+def pipelining(monkeypatch):
+    """aiosmtpd does not advertise PIPELINING but reads commands in order: force it on."""
+    monkeypatch.setattr(sending, "PIPELINING", True)
+
+
+def test_pipelined_smtp_delivers_and_classifies_refusals(smtp_settings, smtp_server, pipelining):
+    campaign = running_campaign(3)
+    smtp_server.reject("lead1@example.net")
+    result = sending.send_batch(campaign.pk)
+    assert (result.sent, result.failed) == (2, 1)
+    assert sorted(smtp_server.addresses()) == ["lead0@example.net", "lead2@example.net"]
+    failed = CampaignRecipient.objects.get(campaign=campaign, email_address="lead1@example.net")
+    assert failed.error_message.startswith("550 5.1.1")
+    for msg in smtp_server.parsed():
+        assert msg.get_body(("html",)).get_content().startswith("<html>")
+
+
+def test_pipelined_smtp_temporary_refusal_is_transient(smtp_settings, smtp_server, pipelining):
+    campaign = running_campaign(2)
+    smtp_server.fail_next(1)
+    with pytest.raises(sending.TransientFailure, match="451"):
+        sending.send_batch(campaign.pk)
+    assert sending.send_batch(campaign.pk).sent == 2
+    assert sorted(smtp_server.addresses()) == ["lead0@example.net", "lead1@example.net"]
+
+
+def test_lines_over_998_octets_are_base64_encoded(smtp_settings, smtp_server):
+    campaign = running_campaign(1)
+    campaign.template.body_html = "<p>" + "word " * 400 + "{{ lead.first_name }}.</p>"
+    campaign.template.save()
+    sending.send_batch(campaign.pk)
+    (raw,) = [data for _, data in smtp_server.messages]
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    msg = smtp_server.parsed()[0]
+    assert msg.get_body(("html",))["Content-Transfer-Encoding"] == "base64"
+    assert "word Name0.</p>" in msg.get_body(("html",)).get_content()
