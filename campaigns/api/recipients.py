@@ -3,7 +3,7 @@
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, permissions
+from rest_framework import generics, parsers, permissions
 from rest_framework.response import Response
 
 from fliptech.api import error_responses, paginated
@@ -46,6 +46,8 @@ class _CampaignRecipientsBase(generics.GenericAPIView):
 
 
 class CampaignRecipientsView(_CampaignRecipientsBase):
+    # JSON only: a form field cannot say "an empty filter" from "no filter" (415 otherwise).
+    parser_classes = [parsers.JSONParser]
     filterset_class = RecipientFilter
     pagination_class = paginated("recipients")
     page_size_default = 50
@@ -80,7 +82,7 @@ class CampaignRecipientsView(_CampaignRecipientsBase):
         ),
         parameters=[CAMPAIGN_PARAMETER],
         request=AddRecipientsRequestSerializer,
-        responses={200: BulkOperationResponseSerializer, **error_responses(400, 401, 403, 404, 409, 413, 429)},
+        responses={200: BulkOperationResponseSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 429)},
     )
     def post(self, request, *args, **kwargs):
         campaign = self.get_campaign()

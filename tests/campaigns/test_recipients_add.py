@@ -552,3 +552,15 @@ def test_10000_lead_objects_in_one_request_are_upserted_and_added(api):
     assert Lead.objects.count() == 10_000
     assert Lead.objects.get(email="obj5@example.com").first_name == "N5"
     assert Lead.objects.get(email="obj9999@example.com").attributes == {"i": 9999}
+
+
+@pytest.mark.parametrize("body", [{"lead_ids": "1"}, {"lead_ids": ["1", "x"]}, {"lead_filters": "all"}, {"leads": "a@b.co"}])
+def test_form_encoded_bodies_answer_415(api, body):
+    campaign = CampaignFactory()
+    LeadFactory()
+
+    response = api.post(url(campaign), body)  # multipart, as a browser form would
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert not CampaignRecipient.objects.exists()
