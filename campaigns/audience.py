@@ -22,6 +22,14 @@ Decisions (where the contract is silent):
   the same test in SQL for filters and for ids.
 - `total_recipients` is changed by exactly the number of rows inserted or deleted, with
   the campaign row locked for the whole operation, so concurrent adds stay exact.
+
+Queries of one add, whatever the number of items: lock the campaign row; for `leads`,
+INSERT … ON CONFLICT DO NOTHING then UPDATE … FROM for the rest; for ids, one
+INSERT … SELECT whose WHERE holds the checks (lead exists, usable email, not already a
+recipient, not suppressed — each a set condition, no per-row query), then one SELECT that
+explains the ids not inserted; for `lead_filters`, one aggregate counting the matches by
+category and one INSERT … SELECT; one UPDATE of `total_recipients`. Lists are bound as one
+parameter (a PostgreSQL array, a JSON list on SQLite), and tokens are made by the database.
 """
 
 import json
