@@ -21,9 +21,9 @@ from ..serializers.campaigns import (
     CampaignResponseSerializer,
     CampaignUpdateSerializer,
     DeleteCampaignResponseSerializer,
-    LaunchCampaignRequestSerializer,
+    LaunchCampaignSerializer,
     PauseCampaignResponseSerializer,
-    SendTestEmailRequestSerializer,
+    SendTestEmailSerializer,
     SuccessResponseSerializer,
 )
 
@@ -115,8 +115,8 @@ class CampaignViewSet(
         "create": CampaignCreateSerializer,
         "update": CampaignUpdateSerializer,
         "partial_update": CampaignUpdateSerializer,
-        "launch": LaunchCampaignRequestSerializer,
-        "send_test": SendTestEmailRequestSerializer,
+        "launch": LaunchCampaignSerializer,
+        "send_test": SendTestEmailSerializer,
     }
 
     def get_serializer_class(self):
@@ -179,13 +179,13 @@ class CampaignViewSet(
             "is left unchanged; the answer is then the unchanged campaign."
         ),
         parameters=[ID_PARAMETER],
-        request=LaunchCampaignRequestSerializer,
+        request=LaunchCampaignSerializer,
         responses={200: CampaignResponseSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
     )
     @action(detail=True, methods=["post"])
     def launch(self, request, *args, **kwargs):
         campaign = self.get_object()
-        data = LaunchCampaignRequestSerializer(data=request.data)
+        data = LaunchCampaignSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         campaign = services.campaign_launch(campaign=campaign, user=request.user, **data.validated_data)
         return self._answer(campaign)
@@ -239,13 +239,13 @@ class CampaignViewSet(
             "in every status; needs a template that renders."
         ),
         parameters=[ID_PARAMETER],
-        request=SendTestEmailRequestSerializer,
+        request=SendTestEmailSerializer,
         responses={200: SuccessResponseSerializer, **error_responses(400, 401, 403, 404, 429)},
     )
     @action(detail=True, methods=["post"], url_path="test")
     def send_test(self, request, *args, **kwargs):
         campaign = self.get_object()
-        data = SendTestEmailRequestSerializer(data=request.data)
+        data = SendTestEmailSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         email, lead = data.validated_data["test_email"], data.validated_data.get("lead")
         services.campaign_send_test(campaign=campaign, test_email=email, lead=lead)

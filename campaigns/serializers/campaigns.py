@@ -149,7 +149,7 @@ class CampaignResponseSerializer(serializers.ModelSerializer):
         return page_metrics[obj.pk]
 
 
-class LaunchCampaignRequestSerializer(serializers.Serializer):
+class LaunchCampaignSerializer(serializers.Serializer):
     send_immediately = serializers.BooleanField(
         default=True, help_text="true: start now (→ running). false: schedule at `scheduled_at` (→ scheduled)."
     )
@@ -180,7 +180,7 @@ class LaunchCampaignRequestSerializer(serializers.Serializer):
         return attrs
 
 
-class SendTestEmailRequestSerializer(serializers.Serializer):
+class SendTestEmailSerializer(serializers.Serializer):
     test_email = serializers.EmailField()
     lead_id = IdRelatedField(
         source="lead", queryset=Lead.objects.all(), required=False, allow_null=True,
