@@ -1,6 +1,7 @@
 """Endpoint 6: GET /api/v1/campaigns/health — public, honest about its dependencies."""
 
 import logging
+import os
 
 from django.conf import settings
 from django.db import connections
@@ -37,6 +38,12 @@ def broker_ok() -> bool:
     options = dict(getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {})
     if url.startswith(("redis", "rediss")):
         options.update(socket_connect_timeout=BROKER_TIMEOUT, socket_timeout=BROKER_TIMEOUT)
+    if url.startswith("filesystem"):
+        # The embedded broker "connects" to anything: check that its folders can be written.
+        folders = [options.get("data_folder_in"), options.get("data_folder_out")]
+        if not all(folder and os.path.isdir(folder) and os.access(folder, os.W_OK) for folder in folders):
+            logger.warning("health: broker folders missing or read-only: %s", folders)
+            return False
     try:
         with Connection(url, connect_timeout=BROKER_TIMEOUT, transport_options=options) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT)

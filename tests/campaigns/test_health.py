@@ -60,3 +60,18 @@ def test_health_answers_503_when_database_is_down(anon_client):
     body = response.json()
     assert body["success"] is False
     assert body["data"]["database"] == "unavailable" and body["data"]["broker"] == "ok"
+
+
+def test_health_answers_503_when_embedded_broker_folder_is_missing(anon_client, settings, tmp_path):
+    settings.CELERY_BROKER_URL = "filesystem://"
+    missing = str(tmp_path / "no-such-folder")
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": missing, "data_folder_out": missing}
+    response = anon_client.get(URL)
+    assert response.status_code == 503
+    assert response.json()["data"]["broker"] == "unavailable"
+
+
+def test_health_embedded_broker_ok_with_its_folders(anon_client, settings, tmp_path):
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
+    assert anon_client.get(URL).status_code == 200
