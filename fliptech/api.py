@@ -2,7 +2,8 @@
 documented error answers."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.exceptions import ValidationError
@@ -35,6 +36,14 @@ def exception_handler(exc, context):
     if isinstance(detail, str):
         response.data = {"detail": str(detail), "code": getattr(detail, "code", None) or exc.default_code}
     return response
+
+
+def page_not_found(request, exception=None):
+    """handler404: a path under /api/ that matches no route answers in the API's error
+    shape; every other path keeps Django's HTML page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "No API endpoint at this path.", "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)
 
 
 # --- Strings, checked before the database sees them ------------------------------------

@@ -10,3 +10,6 @@ urlpatterns = [
     path("api/v1/", include("campaigns.urls")),
     path("", include("tracking.urls")),
 ]
+
+# Unrouted /api/… paths answer {"detail", "code"} JSON like every other API error.
+handler404 = "fliptech.api.page_not_found"

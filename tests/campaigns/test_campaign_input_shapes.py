@@ -125,3 +125,10 @@ def test_list_query_strings_never_answer_500(api, campaign):
 def test_odd_paths_answer_404_not_500(api, path, suffix, method):
     response = api.generic(method, f"{URL}/{path}{suffix}", b"{}", content_type="application/json")
     assert response.status_code == 404, response.content[:200]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing", "/api/v1/campaigns/1/unknown-action", "/api/v1/campaigns/health/x"])
+def test_unrouted_api_path_answers_json_404(api, path):
+    response = api.get(path)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No API endpoint at this path.", "code": "not_found"}
