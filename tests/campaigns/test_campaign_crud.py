@@ -175,6 +175,12 @@ def test_get_shows_metrics_from_recipients(api):
     assert metrics["open_rate"] == 50.0
 
 
+def test_created_by_is_null_once_the_creator_is_deleted(api):
+    campaign = CampaignFactory()
+    campaign.created_by.delete()
+    assert api.get(detail(campaign)).json()["created_by"] is None
+
+
 @pytest.mark.parametrize(
     "key",
     ["999999", "99999999999999999999999", "camp_000000000000", "camp_zzz", "%00", "camp_%00abcdefghij",
