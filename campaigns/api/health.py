@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from kombu import Connection
 from rest_framework import permissions, status
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from ..serializers.campaigns import HealthResponseSerializer
@@ -56,11 +57,24 @@ def broker_ok() -> bool:
         return False
 
 
+class HealthThrottle(AnonRateThrottle):
+    """The anonymous rate (API_THROTTLE_ANON), but a cache that is down does not turn the
+    health answer into a 500: the probe is let through."""
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # the throttle's cache is unreachable
+            logger.warning("health: throttle cache unavailable", exc_info=True)
+            return True
+
+
 class HealthView(APIView):
     """No authentication: load balancers and uptime monitors call it."""
 
     authentication_classes = []
     permission_classes = [permissions.AllowAny]
+    throttle_classes = [HealthThrottle]
 
     @extend_schema(
         summary="Health check",

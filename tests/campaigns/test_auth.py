@@ -170,7 +170,7 @@ def test_throttled_user_gets_429_with_detail_and_code(api, monkeypatch):
 
 
 def test_throttled_anonymous_gets_429_on_health(anon_client, monkeypatch):
-    monkeypatch.setattr(AnonRateThrottle, "rate", "1/minute", raising=False)
+    monkeypatch.setattr(AnonRateThrottle, "rate", "1/minute", raising=False)  # HealthThrottle's too
     assert anon_client.get(f"{URL}/health").status_code == 200
     response = anon_client.get(f"{URL}/health")
     assert response.status_code == 429

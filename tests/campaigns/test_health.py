@@ -75,3 +75,9 @@ def test_health_embedded_broker_ok_with_its_folders(anon_client, settings, tmp_p
     settings.CELERY_BROKER_URL = "filesystem://"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
     assert anon_client.get(URL).status_code == 200
+
+
+def test_health_answers_even_when_the_throttle_cache_is_down(anon_client):
+    with mock.patch("django.core.cache.cache.get", side_effect=ConnectionError("cache down")):
+        response = anon_client.get(URL)
+    assert response.status_code == 200
