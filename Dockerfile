@@ -21,13 +21,14 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
-COPY --chown=fliptech:fliptech . .
+# Code and static files stay root-owned (read-only for the app); only var/ is writable.
+COPY . .
 
 # Static files (admin, Swagger UI) are collected at build time and served by whitenoise.
 # The SECRET_KEY here only lets settings load for this step; it is not in the final env.
 RUN DEBUG=0 SECRET_KEY=build-only-not-a-secret-0123456789abcdef-collectstatic \
     python manage.py collectstatic --noinput --verbosity 0 \
-    && mkdir -p /app/var && chown -R fliptech:fliptech /app/var /app/staticfiles
+    && mkdir -p /app/var && chown -R fliptech:fliptech /app/var
 
 USER fliptech
 EXPOSE 8000
