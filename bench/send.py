@@ -148,11 +148,12 @@ def run_workers(campaign, processes, port, pool):
 
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge("celery")
-    env = {**os.environ, "EMAIL_URL": f"smtp://127.0.0.1:{port}", "LOG_LEVEL": "WARNING"}
+    # Production settings for the worker: DEBUG off (no query log kept per statement).
+    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-" + "x" * 40, "EMAIL_URL": f"smtp://127.0.0.1:{port}", "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}
     log = open(f"/tmp/bench-send-worker-{processes}.log", "wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "fliptech", "worker", f"--pool={pool}", f"-c{processes}",
-         "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench{processes}@%h"],
+         f"--loglevel={env['LOG_LEVEL']}", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench{processes}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:

@@ -159,11 +159,23 @@ def compile_message(*, subject: str, body_html: str, body_text: str = "") -> Com
         # The HTML's tags did not survive the conversion (e.g. a tag split across an
         # attribute): derive per message from the rendered HTML instead.
         text_template = _DerivedText(HTML_ENGINE.from_string(body_html))
+    # CSS inlined into the source once when that is safe, else into each rendered message.
+    html_template = None
+    inline = needs_inlining(body_html or "")
+    if inline:
+        inlined = inline_css_source(body_html)
+        if inlined is not None:
+            try:
+                html_template, inline = HTML_ENGINE.from_string(inlined), False
+            except TemplateSyntaxError:
+                pass
+    if html_template is None:
+        html_template = HTML_ENGINE.from_string(body_html or "")
     return CompiledMessage(
         subject=TEXT_ENGINE.from_string(subject or ""),
-        html=HTML_ENGINE.from_string(body_html or ""),
+        html=html_template,
         text=text_template,
-        inline_css=needs_inlining(body_html or ""),
+        inline_css=inline,
     )
 
 
@@ -236,10 +248,63 @@ def inline_css(body_html: str) -> str:
     return _INLINER.inline(body_html)
 
 
+_TOKEN = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_RAW_TEXT = re.compile(r"<(style|script)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"<!--ftph(\d+)x-->|ftph(\d+)x")
+
+
+def inline_css_source(source: str) -> str | None:
+    """The template source with its CSS inlined once, or None when that is not safe.
+
+    Template tags are hidden from the HTML parser first: in text as comments
+    (`<!--ftph3x-->`, which the parser never moves, unlike text inside a <table>), inside
+    quoted attribute values and comments as plain words. A tag in a <style> block or
+    between attributes, or any placeholder that does not come back exactly once and in
+    order, means "inline per message instead"."""
+    spans = [m.span() for m in _COMMENT.finditer(source)]
+    raw = [m.span() for m in _RAW_TEXT.finditer(source)]
+    tokens, parts, last = [], [], 0
+    for m in _TOKEN.finditer(source):
+        start = m.start()
+        if any(a <= start < b for a, b in raw):
+            return None
+        n = len(tokens)
+        tokens.append(m.group(0))
+        lt, gt = source.rfind("<", 0, start), source.rfind(">", 0, start)
+        if any(a <= start < b for a, b in spans):
+            placeholder = f"ftph{n}x"
+        elif lt > gt:  # inside a tag: only a quoted attribute value is safe
+            inside = source[lt:start]
+            if inside.count('"') % 2 == 0 and inside.count("'") % 2 == 0:
+                return None
+            placeholder = f"ftph{n}x"
+        else:
+            placeholder = f"<!--ftph{n}x-->"
+        parts += [source[last:start], placeholder]
+        last = m.end()
+    parts.append(source[last:])
+    inlined = inline_css("".join(parts))
+    seen = []
+
+    def restore(match):
+        n = int(match.group(1) or match.group(2))
+        seen.append(n)
+        return tokens[n] if n < len(tokens) else match.group(0)
+
+    restored = _PLACEHOLDER.sub(restore, inlined)
+    return restored if seen == list(range(len(tokens))) else None
+
+
 _BLANKS = re.compile(r"\n{3,}")
 
 
 def normalise_text(text: str) -> str:
+    """LF line ends, no trailing spaces, at most one blank line in a row, one final LF.
+    (The derived text template is normalised already; most renders take the fast path.)"""
+    if "\r" not in text and " \n" not in text and "\n\n\n" not in text:
+        text = text.strip("\n")
+        return text + "\n" if not text.endswith(" ") else text.rstrip() + "\n"
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip() + "\n"
 

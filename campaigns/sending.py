@@ -479,7 +479,7 @@ def smtp_send(conn: smtplib.SMTP, sender: str, rcpt: str, data: bytes) -> None:
     if go[0] != 354:
         conn.rset()
         raise smtplib.SMTPDataError(*go)
-    body = smtplib._quote_periods(data)
+    body = smtplib._quote_periods(data) if data.startswith(b".") or b"\n." in data else data
     conn.send(body + (b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"))
     code, message = conn.getreply()
     if code != 250:

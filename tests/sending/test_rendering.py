@@ -126,3 +126,37 @@ def test_url_builders_are_absolute_from_site_url(settings):
     assert rendering.open_url("tok") == "https://mail.example.com/t/o/tok.gif"
     assert rendering.click_url("tok", 7) == "https://mail.example.com/t/c/tok/7"
     assert rendering.unsubscribe_url("tok") == "https://mail.example.com/u/tok/"
+
+
+STYLED = (
+    "<html><head><style>td{color:red} .x{font-weight:bold}</style></head><body>"
+    "<table>{% for t in lead.tags %}<tr><td class=\"x\">{{ t }}</td></tr>{% endfor %}</table>"
+    "<p title=\"{{ lead.first_name }}\">{% if lead.city %}{{ lead.city }}{% endif %}</p>"
+    "<!-- note {{ lead.email }} --></body></html>"
+)
+
+
+def test_css_is_inlined_once_into_the_source_when_safe():
+    compiled = rendering.compile_message(subject="s", body_html=STYLED)
+    assert compiled.inline_css is False  # no per-message inlining needed
+    ctx = rendering.context_for(lead={**rendering.SAMPLE_LEAD, "tags": ["a", "b"]}, campaign={}, unsubscribe="u")
+    html = compiled.render(ctx)["html"]
+    per_message = rendering.inline_css(rendering.HTML_ENGINE.from_string(STYLED).render(
+        rendering.Context(ctx)))
+    # Same document; the parser may open a <tbody> per loop turn (its end tag is optional).
+    def untbody(h):
+        return h.replace("<tbody>", "").replace("</tbody>", "")
+
+    assert untbody(html) == untbody(per_message)
+    assert html.count('<td class="x" style="color: red;font-weight: bold;">') == 2
+
+
+@pytest.mark.parametrize("body_html", [
+    "<html><head><style>p{color:{{ lead.attributes.color|default:'red' }}}</style></head><body><p>x</p></body></html>",
+    "<html><head><style>p{color:red}</style></head><body><p {% if lead.city %}class=\"c\"{% endif %}>x</p></body></html>",
+])
+def test_css_falls_back_to_per_message_inlining_when_the_source_is_not_safe(body_html):
+    compiled = rendering.compile_message(subject="s", body_html=body_html)
+    assert compiled.inline_css is True
+    html = compiled.render(rendering.context_for(lead=rendering.lead_data(), campaign={}, unsubscribe="u"))["html"]
+    assert "color: red" in html and "<style" not in html
