@@ -259,6 +259,8 @@ SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 5)
 # A running campaign with pending recipients that nobody claimed from for this long gets
 # its send task queued again by the janitor (a lost task).
 SEND_STALL_SECONDS = env_int("SEND_STALL_SECONDS", 120)
+# PostgreSQL: the sender's per-message commits skip the WAL flush wait (docs/sending.md).
+SEND_ASYNC_COMMIT = env_bool("SEND_ASYNC_COMMIT", True)
 # Where shared pacing state lives: the Redis URL when the broker is Redis.
 RATE_LIMIT_REDIS_URL = os.environ.get(
     "RATE_LIMIT_REDIS_URL",
