@@ -4,7 +4,7 @@
 
 What it does, all on PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/):
 1. creates a scratch database `bench_tracking`, migrates it, and adds a sent campaign of
-   `--recipients` recipients and one tracked link;
+   `--recipients` recipients and ten tracked links (a message's links; clicks rotate over them);
 2. starts gunicorn (2 sync workers, DEBUG off) on the project and runs wrk with 64
    connections for 20 s on `/t/o/<token>.gif` (tokens rotate), then on `/t/c/<token>/<link>`;
 3. runs the ceiling the same way: a bare WSGI app (bench/_ceiling_app.py) answering the same
@@ -104,14 +104,14 @@ from campaigns.models import Campaign, CampaignLink, CampaignRecipient, EmailTem
 n = int(sys.argv[1])
 t = EmailTemplate.objects.create(name="bench", subject="s", body_html="<p>x</p>")
 c = Campaign.objects.create(name="bench", template=t, status="running", started_at=timezone.now())
-link = CampaignLink.objects.create(campaign=c, url="https://fliptech.example/offer")
+links = [CampaignLink.objects.create(campaign=c, url=f"https://fliptech.example/offer/{j}").pk for j in range(10)]
 sent = timezone.now() - timedelta(hours=1)
 CampaignRecipient.objects.bulk_create(
     [CampaignRecipient(campaign=c, email_address=f"r{i}@bench.example", status="sent", sent_at=sent) for i in range(n)],
     batch_size=5000,
 )
 tokens = list(CampaignRecipient.objects.filter(campaign=c).values_list("token", flat=True))
-print(json.dumps({"campaign": c.pk, "link": link.pk, "tokens": tokens}))
+print(json.dumps({"campaign": c.pk, "links": links, "tokens": tokens}))
 """
 
 
@@ -193,7 +193,7 @@ def main():
         subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
         data = json.loads(subprocess.run([PY, "-c", SETUP, str(args.recipients)], cwd=ROOT, env=env,
                                          check=True, capture_output=True, text=True).stdout)
-        tokens, link = data["tokens"], data["link"]
+        tokens, links = data["tokens"], data["links"]
         psql("CREATE TABLE bench_ceiling_hit (id bigserial PRIMARY KEY, token text NOT NULL, "
              "user_agent text NOT NULL, ip_address inet, created_at timestamptz NOT NULL DEFAULT now())", DB_NAME)
 
@@ -210,7 +210,9 @@ def main():
         results["pixel"] = run_wrk(port, [f"/t/o/{t}.gif" for t in tokens], args.seconds, args.connections)
         time.sleep(1)
         results["pixel_recorded"] = events("open")
-        results["click"] = run_wrk(port, [f"/t/c/{t}/{link}" for t in tokens], args.seconds, args.connections)
+        results["click"] = run_wrk(
+            port, [f"/t/c/{t}/{links[i % len(links)]}" for i, t in enumerate(tokens)], args.seconds, args.connections
+        )
         time.sleep(1)
         results["click_recorded"] = events("click")
         stop(app)
