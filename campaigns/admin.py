@@ -14,13 +14,16 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncHour
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from rest_framework.exceptions import APIException, ValidationError
@@ -79,6 +82,25 @@ class ByCampaignFilter(admin.SimpleListFilter):
         if not value.isdigit():
             return queryset.none()
         return queryset.filter(campaign_id=int(value))
+
+
+class EstimatedCountPaginator(Paginator):
+    """Skips `COUNT(*)` over a whole big PostgreSQL table: an unfiltered list shows the
+    planner's row estimate (pg_class.reltuples, kept fresh by autovacuum) once it is above
+    ESTIMATE_ABOVE rows. Filtered lists and smaller tables are counted exactly."""
+
+    ESTIMATE_ABOVE = 100_000
+
+    @cached_property
+    def count(self):
+        qs = self.object_list
+        if isinstance(qs, QuerySet) and not qs.query.where and connections[qs.db].vendor == "postgresql":
+            with connections[qs.db].cursor() as cursor:
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [qs.model._meta.db_table])
+                row = cursor.fetchone()
+            if row and row[0] > self.ESTIMATE_ABOVE:
+                return int(row[0])
+        return super().count
 
 
 def recipients_url(campaign_pk: int, status: str | None = None) -> str:
@@ -480,6 +502,7 @@ class LeadAdmin(admin.ModelAdmin):
     search_fields = ["email", "first_name", "last_name", "company"]
     date_hierarchy = "created_at"
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_per_page = 100
     actions = ["add_to_campaign"]
 
@@ -612,7 +635,9 @@ class CampaignRecipientAdmin(admin.ModelAdmin):
     raw_id_fields = ["campaign", "lead"]
     list_select_related = ["campaign"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_per_page = 100
+    ordering = ["-pk"]  # newest first through the primary key index
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.opts.fields]
@@ -646,5 +671,6 @@ class SuppressionAdmin(admin.ModelAdmin):
     list_filter = ["reason", "created_at"]
     search_fields = ["email", "source"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_per_page = 100
 

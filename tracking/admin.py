@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from campaigns.admin import ByCampaignFilter
+from campaigns.admin import ByCampaignFilter, EstimatedCountPaginator
 
 from .models import EmailTracking
 
@@ -19,7 +19,9 @@ class EmailTrackingAdmin(admin.ModelAdmin):
     raw_id_fields = ["campaign_recipient", "campaign", "link"]
     list_select_related = ["campaign", "campaign_recipient"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_per_page = 100
+    ordering = ["-pk"]  # newest first through the primary key index
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.opts.fields]

@@ -477,3 +477,26 @@ def test_recipient_and_event_lists_do_not_count_the_whole_table(admin_client, dj
             assert admin_client.get(reverse(f"admin:campaigns_{name}_changelist")).status_code == 200
     with django_assert_max_num_queries(10):
         assert admin_client.get(reverse("admin:tracking_emailtracking_changelist")).status_code == 200
+
+
+def test_big_unfiltered_lists_use_the_row_estimate_on_postgresql(
+    admin_client, require_postgres, monkeypatch, django_assert_max_num_queries
+):
+    from django.db import connection
+
+    from campaigns.admin import EstimatedCountPaginator
+
+    for _ in range(5):
+        LeadFactory()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE campaigns_lead")
+    monkeypatch.setattr(EstimatedCountPaginator, "ESTIMATE_ABOVE", 0)
+
+    with django_assert_max_num_queries(10) as ctx:
+        response = admin_client.get(reverse("admin:campaigns_lead_changelist"))
+
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 5  # the estimate, exact here after ANALYZE
+    assert not [q for q in ctx.captured_queries if 'COUNT(*) AS "__count" FROM "campaigns_lead"' in q["sql"]]
+    filtered = admin_client.get(reverse("admin:campaigns_lead_changelist") + "?q=nobody-matches")
+    assert filtered.context["cl"].result_count == 0  # filtered lists are counted exactly
