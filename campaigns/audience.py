@@ -36,7 +36,7 @@ import json
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
@@ -136,10 +136,20 @@ def _insert_recipients(*, campaign, lead_pks_sql: str, lead_pks_params, now) -> 
         f"INSERT INTO {qn(R._meta.db_table)} ({', '.join(columns)}) "
         f"SELECT {', '.join(exprs)} FROM {qn(Lead._meta.db_table)} l "
         f"WHERE l.id IN ({lead_pks_sql}) "
-        f"ON CONFLICT DO NOTHING RETURNING {qn('lead_id')}"
+        "{on_conflict} "
+        f"RETURNING {qn('lead_id')}"
     )
+    params = [*params, *lead_pks_params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *lead_pks_params])
+        # The caller holds the campaign's row lock and has excluded its recipients, so a
+        # plain INSERT (cheaper than ON CONFLICT's speculative insertion) cannot conflict
+        # — unless a writer that does not take the lock got there first: then again,
+        # skipping conflicts.
+        try:
+            with transaction.atomic():
+                cursor.execute(sql.replace("{on_conflict}", ""), params)
+        except IntegrityError:
+            cursor.execute(sql.replace("{on_conflict}", "ON CONFLICT DO NOTHING"), params)
         return [row[0] for row in cursor.fetchall()]
 
 
