@@ -262,3 +262,13 @@ def test_list_queries_do_not_grow_with_rows(api, count, django_assert_max_num_qu
         response = api.get(f"{URL}?tag=t&page_size=200")
 
     assert response.json()["total"] == count
+
+
+@pytest.mark.parametrize("tag", ["a,b", "{x}", 'say "hi"', "o'neil", "NULL", "ünï", "%", "\\"])
+def test_tag_filter_matches_odd_tags_exactly(api, tag):
+    lead = LeadFactory(tags=[tag, "other"])
+    LeadFactory(tags=["a", "b", "x"])
+
+    response = api.get(URL, {"tag": tag})
+
+    assert ids(response) == [lead.pk]
