@@ -134,6 +134,9 @@ class CampaignForm(forms.ModelForm):
         """Refuse an edit the campaign's current status forbids (read from the database:
         the sender may have moved it since the page was opened)."""
         cleaned = super().clean()
+        when = cleaned.get("scheduled_at")
+        if "scheduled_at" in self.changed_data and when is not None and when <= timezone.now():
+            self.add_error("scheduled_at", "Must be in the future.")
         if self.instance.pk:
             status = Campaign.all_objects.filter(pk=self.instance.pk).values_list("status", flat=True).first()
             changed = set(self.changed_data)

@@ -500,3 +500,17 @@ def test_big_unfiltered_lists_use_the_row_estimate_on_postgresql(
     assert not [q for q in ctx.captured_queries if 'COUNT(*) AS "__count" FROM "campaigns_lead"' in q["sql"]]
     filtered = admin_client.get(reverse("admin:campaigns_lead_changelist") + "?q=nobody-matches")
     assert filtered.context["cl"].result_count == 0  # filtered lists are counted exactly
+
+
+def test_a_past_schedule_time_is_refused_in_the_form(admin_client):
+    template = EmailTemplateFactory()
+
+    response = admin_client.post(
+        reverse("admin:campaigns_campaign_add"),
+        {"name": "Too late", "template": template.pk, "track_opens": "on", "track_clicks": "on",
+         "scheduled_at_0": "2020-01-01", "scheduled_at_1": "10:00:00"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["scheduled_at"] == ["Must be in the future."]
+    assert not Campaign.objects.filter(name="Too late").exists()
