@@ -78,7 +78,8 @@ class CampaignRecipientsView(_CampaignRecipientsBase):
             "already a recipient (`duplicates`), suppressed address (`suppressed`), unknown id, "
             "invalid lead object or no valid email (`invalid`); each not added has an entry in "
             "`errors`. For `lead_filters` only counts are reported (one `errors` line per "
-            "category). Allowed in draft, scheduled and paused (else 409 `invalid_state`)."
+            "category). Allowed in draft, scheduled and paused (else 409 `invalid_state`). Needs the "
+            "`campaigns.change_campaign` permission. JSON bodies only."
         ),
         parameters=[CAMPAIGN_PARAMETER],
         request=AddRecipientsRequestSerializer,
@@ -96,7 +97,7 @@ class CampaignRecipientView(_CampaignRecipientsBase):
     @extend_schema(
         summary="Remove a recipient",
         description="Only while the recipient is `pending` and the campaign is not running (else 409 "
-        "`invalid_state`); `total_recipients` goes down by one.",
+        "`invalid_state`); `total_recipients` goes down by one. Needs `campaigns.change_campaign`.",
         parameters=[CAMPAIGN_PARAMETER, RECIPIENT_PARAMETER],
         responses={200: RecipientRemoveResponseSerializer, **error_responses(401, 403, 404, 409, 429)},
     )
