@@ -466,3 +466,69 @@ def test_lines_over_998_octets_are_base64_encoded(smtp_settings, smtp_server):
     msg = smtp_server.parsed()[0]
     assert msg.get_body(("html",))["Content-Transfer-Encoding"] == "base64"
     assert "word Name0.</p>" in msg.get_body(("html",)).get_content()
+
+
+def test_celery_is_configured_for_redelivery_not_loss(settings):
+    from fliptech.celery import app
+
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert app.conf.worker_prefetch_multiplier == 1
+    assert tasks.send_campaign.acks_late is True and tasks.send_campaign.reject_on_worker_lost is True
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        # Longer than any batch: ≤ SEND_BATCH_SIZE messages, or ~30 s when paced.
+        assert app.conf.broker_transport_options["visibility_timeout"] >= 600
+
+
+def test_concurrent_claims_skip_locked_rows_instead_of_waiting(require_postgres, transactional_db):
+    """PostgreSQL: while one sender's claim transaction holds rows, another claims the
+    others at once (SKIP LOCKED), never the same ones."""
+    import threading
+
+    from django.db import connections, transaction
+
+    campaign = running_campaign(6)
+    holding, release_it, taken = threading.Event(), threading.Event(), []
+
+    def first_sender():
+        try:
+            with transaction.atomic():
+                rows = list(CampaignRecipient.objects.filter(campaign=campaign).order_by("pk")
+                            .select_for_update(skip_locked=True)[:3])
+                taken.extend(r.pk for r in rows)
+                holding.set()
+                release_it.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=first_sender)
+    thread.start()
+    assert holding.wait(10)
+    try:
+        claimed = sending.claim_batch(campaign=campaign, size=10)
+    finally:
+        release_it.set()
+        thread.join()
+    assert len(claimed) == 3 and not {r.pk for r in claimed} & set(taken)
+
+
+def test_redis_pacing_spaces_reservations_across_senders(require_redis, settings):
+    from campaigns.pacing import Pacer, _redis
+
+    settings.SEND_RATE_PER_HOUR = 0
+    campaign = CampaignFactory(send_rate_per_hour=36_000)  # 0.1 s apart
+    _redis().delete(f"fliptech:pace:campaign:{campaign.pk}")
+    a, b = Pacer(campaign), Pacer(campaign)
+    waits = [a.reserve(), b.reserve(), a.reserve(), b.reserve()]
+    assert waits[0] == pytest.approx(0, abs=0.02)
+    assert [round(w, 1) for w in waits[1:]] == [0.1, 0.2, 0.3]
+
+
+def test_global_cap_applies_to_every_campaign(require_redis, settings):
+    from campaigns.pacing import GLOBAL_KEY, Pacer, _redis
+
+    settings.SEND_RATE_PER_HOUR = 36_000
+    _redis().delete(GLOBAL_KEY)
+    one, two = CampaignFactory(), CampaignFactory()
+    waits = [Pacer(one).reserve(), Pacer(two).reserve(), Pacer(one).reserve()]
+    assert [round(w, 1) for w in waits] == [0.0, 0.1, 0.2]
