@@ -54,6 +54,18 @@ def error_text(exc: Exception) -> str:
     return str(detail)
 
 
+MAX_PK = 2**63 - 1
+
+
+def as_pk(value) -> int | None:
+    """`value` as a primary key (a plain decimal 1..2^63-1), else None: odd ids in URLs
+    are "not found", never a database error."""
+    value = str(value)
+    if value.isascii() and value.isdigit() and 0 < int(value) <= MAX_PK:
+        return int(value)
+    return None
+
+
 def _percent(value: float) -> str:
     return f"{value:.1f}%"
 
@@ -72,16 +84,16 @@ class ByCampaignFilter(admin.SimpleListFilter):
         value = request.GET.get(self.parameter_name)
         if value is None:
             return []  # no choice list: the filter shows (and applies) only when used
-        campaign = Campaign.all_objects.filter(pk=value).first() if value.isdigit() else None
+        pk = as_pk(value)
+        campaign = Campaign.all_objects.filter(pk=pk).first() if pk else None
         return [(value, str(campaign) if campaign else f"unknown campaign {value!r}")]
 
     def queryset(self, request, queryset):
         value = self.value()
         if value is None:
             return queryset
-        if not value.isdigit():
-            return queryset.none()
-        return queryset.filter(campaign_id=int(value))
+        pk = as_pk(value)
+        return queryset.filter(campaign_id=pk) if pk else queryset.none()
 
 
 class EstimatedCountPaginator(Paginator):
@@ -311,9 +323,9 @@ class CampaignAdmin(admin.ModelAdmin):
     def _control(self, request, object_id, verb, call, success):
         """POST-only button handler: permission check, one service call, a message, back
         to the change page."""
-        if not str(object_id).isdigit():
+        if not as_pk(object_id):
             raise Http404("No campaign matches the given id.")
-        campaign = get_object_or_404(Campaign, pk=object_id)
+        campaign = get_object_or_404(Campaign, pk=as_pk(object_id))
         if not self.has_change_permission(request, campaign):
             raise PermissionDenied
         back = HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
@@ -371,7 +383,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
-        campaign = Campaign.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        campaign = Campaign.objects.filter(pk=as_pk(object_id)).first() if as_pk(object_id) else None
         if campaign is not None:
             extra_context.update(self.stats_context(request, campaign))
         return super().change_view(request, object_id, form_url, extra_context)
@@ -518,8 +530,8 @@ class LeadAdmin(admin.ModelAdmin):
 
         choices = Campaign.objects.filter(status__in=Campaign.RECIPIENTS_EDITABLE).order_by("-created_at", "-pk")[:200]
         if "apply" in request.POST:
-            campaign = Campaign.objects.filter(pk=request.POST.get("campaign", "")).first() \
-                if request.POST.get("campaign", "").isdigit() else None
+            pk = as_pk(request.POST.get("campaign", ""))
+            campaign = Campaign.objects.filter(pk=pk).first() if pk else None
             if campaign is None:
                 self.message_user(request, "Choose a campaign.", messages.ERROR)
                 return None
@@ -600,13 +612,13 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     def preview_view(self, request, object_id):
         """The template rendered as a recipient would get it (minus tracking), for the lead
         `?lead=<id>` or sample data. The HTML is shown in a sandboxed iframe: no scripts."""
-        if not str(object_id).isdigit():
+        if not as_pk(object_id):
             raise Http404
-        template = get_object_or_404(EmailTemplate, pk=object_id)
+        template = get_object_or_404(EmailTemplate, pk=as_pk(object_id))
         if not self.has_view_permission(request, template):
             raise PermissionDenied
-        lead_id = request.GET.get("lead", "")
-        lead = Lead.objects.filter(pk=lead_id).first() if lead_id.isdigit() else None
+        lead_id = as_pk(request.GET.get("lead", ""))
+        lead = Lead.objects.filter(pk=lead_id).first() if lead_id else None
         rendered, error = None, ""
         try:
             rendered = rendering.render_preview(template=template, lead=lead)

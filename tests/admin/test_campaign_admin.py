@@ -514,3 +514,25 @@ def test_a_past_schedule_time_is_refused_in_the_form(admin_client):
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["scheduled_at"] == ["Must be in the future."]
     assert not Campaign.objects.filter(name="Too late").exists()
+
+
+@pytest.mark.parametrize("bad", ["99999999999999999999999", "0", "-1", "1.5", "%00"])
+def test_odd_ids_in_admin_urls_never_answer_500(admin_client, bad):
+    campaign = campaign_with_recipients(1)
+    template = campaign.template
+    urls = [
+        f"/admin/campaigns/campaign/{bad}/change/",
+        f"/admin/campaigns/campaign/{bad}/launch/",
+        f"/admin/campaigns/emailtemplate/{bad}/preview/",
+        f"/admin/campaigns/emailtemplate/{template.pk}/preview/?lead={bad}",
+        f"/admin/campaigns/campaignrecipient/?campaign={bad}",
+        f"/admin/tracking/emailtracking/?campaign={bad}",
+    ]
+    for url in urls:
+        for method in (admin_client.get, admin_client.post):
+            assert method(url).status_code in (200, 302, 404), (method, url)
+    response = admin_client.post(
+        reverse("admin:campaigns_lead_changelist"),
+        {"action": "add_to_campaign", "apply": "1", "campaign": bad, "_selected_action": [LeadFactory().pk]},
+    )
+    assert response.status_code in (200, 302)
