@@ -44,7 +44,7 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from . import rendering
-from .exceptions import InvalidState
+from .exceptions import InvalidState, TemplateError
 from .models import Campaign, CampaignLink, CampaignRecipient, Lead, Suppression
 from .pacing import Pacer, batch_size_for
 from .pacing import sleep as pace_sleep
@@ -283,6 +283,7 @@ class Outgoing:
     headers: list = field(default_factory=list)
     metadata: dict = field(default_factory=dict)
     rcpt: str = ""  # the envelope recipient (bare address)
+    data: bytes | None = None  # the built message, when built ahead
 
 
 @dataclass
@@ -405,12 +406,12 @@ class Transport:
             self._send_smtp(out)
         elif self.kind == "file":
             name = f"{timezone.now():%Y%m%d-%H%M%S}-{out.recipient_id}-{secrets.token_hex(4)}.eml"
-            (Path(self.backend.file_path) / name).write_bytes(build_mime(out, self.sender))
+            (Path(self.backend.file_path) / name).write_bytes(out.data or build_mime(out, self.sender))
         else:
             self._send_django(out)
 
     def _send_smtp(self, out: Outgoing) -> None:
-        data = build_mime(out, self.sender)
+        data = out.data or build_mime(out, self.sender)
         try:
             if self.backend.connection is None:
                 self.open()
@@ -547,6 +548,26 @@ def link_ids(campaign_id: int, urls) -> dict:
     return {u: _link_ids[(campaign_id, u)] for u in urls}
 
 
+def outgoing_for(campaign, recipient, parts) -> Outgoing:
+    return Outgoing(
+        recipient_id=recipient.pk, token=recipient.token, to=to_header(recipient), rcpt=recipient.email_address,
+        message_id=recipient.message_id, subject=parts["subject"], html=parts["html"], text=parts["text"],
+        headers=[*list_unsubscribe_headers(recipient.token), ("X-Campaign-ID", campaign.campaign_id)],
+        metadata={"token": recipient.token, "campaign_id": campaign.campaign_id},
+    )
+
+
+def render_parts(compiled, data: dict, recipient) -> dict:
+    return compiled.render(rendering.context_for(
+        lead=rendering.lead_data(recipient.lead, recipient), campaign=data,
+        unsubscribe=rendering.unsubscribe_url(recipient.token), token=recipient.token,
+    ))
+
+
+class RenderFailed(Exception):
+    """The campaign's template raised while rendering a recipient's message."""
+
+
 def prepare_batch(campaign, recipients) -> list:
     """Render every recipient of the batch. Links the template builds itself are found in
     the rendered parts, upserted once for the batch and rewritten. Raises whatever the
@@ -556,26 +577,72 @@ def prepare_batch(campaign, recipients) -> list:
     rendered = []
     urls = set()
     for r in recipients:
-        parts = compiled.render(rendering.context_for(
-            lead=rendering.lead_data(r.lead, r), campaign=data,
-            unsubscribe=rendering.unsubscribe_url(r.token), token=r.token,
-        ))
+        parts = render_parts(compiled, data, r)
         if dynamic:
             urls.update(rendering.find_links(parts["html"], parts["text"], token=r.token))
         rendered.append((r, parts))
     ids = link_ids(campaign.pk, urls) if urls else {}
     out = []
     for r, parts in rendered:
-        html, text = parts["html"], parts["text"]
         if ids:
-            html, text = rendering.rewrite_links(html, text, r.token, ids)
-        out.append(Outgoing(
-            recipient_id=r.pk, token=r.token, to=to_header(r), rcpt=r.email_address, message_id=r.message_id,
-            subject=parts["subject"], html=html, text=text,
-            headers=[*list_unsubscribe_headers(r.token), ("X-Campaign-ID", campaign.campaign_id)],
-            metadata={"token": r.token, "campaign_id": campaign.campaign_id},
-        ))
+            parts["html"], parts["text"] = rendering.rewrite_links(parts["html"], parts["text"], r.token, ids)
+        out.append(outgoing_for(campaign, r, parts))
     return out
+
+
+class RenderAhead:
+    """Renders and builds the batch's messages in a helper thread, in order, while the
+    sending loop waits on the database and the mail server (both release the GIL): the
+    render of the next message overlaps the round trips of this one. Used when every link
+    is static (no database access while rendering); `get(i)` returns message i or raises
+    RenderFailed."""
+
+    def __init__(self, campaign, recipients, sender: Sender | None):
+        import queue
+        import threading
+
+        self.compiled, _ = compiled_for(campaign)
+        self.campaign, self.recipients, self.sender = campaign, recipients, sender
+        self.data = rendering.campaign_data(campaign)
+        self.queue = queue.Queue()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="render-ahead", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        for r in self.recipients:
+            if self.stop.is_set():
+                return
+            try:
+                out = outgoing_for(self.campaign, r, render_parts(self.compiled, self.data, r))
+                if self.sender is not None:
+                    out.data = build_mime(out, self.sender)
+            except Exception as exc:  # handed to the sending loop
+                self.queue.put(exc)
+                return
+            self.queue.put(out)
+
+    def get(self, index: int) -> Outgoing:
+        item = self.queue.get()
+        if isinstance(item, Exception):
+            raise RenderFailed(str(item)) from item
+        return item
+
+    def close(self):
+        self.stop.set()
+
+
+class Prepared:
+    """The same interface over a batch rendered up front (templates with dynamic links)."""
+
+    def __init__(self, messages):
+        self.messages = messages
+
+    def get(self, index: int) -> Outgoing:
+        return self.messages[index]
+
+    def close(self):
+        pass
 
 
 # --- The batch --------------------------------------------------------------------------------
@@ -612,20 +679,36 @@ def send_batch(campaign_id: int, *, on_claimed=None) -> BatchResult:
     if on_claimed is not None:
         on_claimed(len(recipients) >= size)
     remaining = [r.pk for r in recipients]
+    messages = None
     try:
         try:
-            messages = prepare_batch(campaign, recipients)
-        except Exception as exc:  # TemplateError, or anything a filter raises
-            fail_campaign(campaign, f"The template stopped rendering: {exc}")
-            log.exception("campaign %s: template does not render", campaign.campaign_id)
-            result.stopped = True
-            return result
-        _send_all(campaign, recipients, messages, remaining, result)
+            _, dynamic = compiled_for(campaign)
+            if dynamic:
+                messages = Prepared(prepare_batch(campaign, recipients))
+            else:
+                messages = RenderAhead(campaign, recipients, Sender.for_campaign(campaign))
+            _send_all(campaign, recipients, messages, remaining, result)
+        except (RenderFailed, TemplateError) as exc:
+            _render_failed(campaign, exc, result)
+        except TransientFailure:
+            raise
+        except Exception as exc:  # anything a template filter raises while rendering up front
+            if messages is not None:
+                raise
+            _render_failed(campaign, exc, result)
     finally:
+        if messages is not None:
+            messages.close()
         result.released += release(remaining)
     if not result.stopped:
         result.finished = finish_if_done(campaign_id)
     return result
+
+
+def _render_failed(campaign, exc, result) -> None:
+    fail_campaign(campaign, f"The template stopped rendering: {exc}")
+    log.error("campaign %s: the template stopped rendering: %s", campaign.campaign_id, exc)
+    result.stopped = True
 
 
 def _send_all(campaign, recipients, messages, remaining, result) -> None:
@@ -641,7 +724,8 @@ def _send_all(campaign, recipients, messages, remaining, result) -> None:
     chain = connection.vendor == "postgresql" and not pacer.active
     prestarted = None
     try:
-        for index, out in enumerate(messages):
+        for index in range(len(recipients)):
+            out = messages.get(index)
             if time.monotonic() - renewed > lease / 3:
                 renew_leases(remaining)
                 renewed = time.monotonic()
@@ -671,8 +755,8 @@ def _send_all(campaign, recipients, messages, remaining, result) -> None:
             except Exception as exc:
                 _mark_transient(by_pk[out.recipient_id], f"{type(exc).__name__}: {exc}")
                 raise TransientFailure(str(exc)) from exc
-            if chain and index + 1 < len(messages):
-                prestarted = _mark_sent_and_start(out.recipient_id, messages[index + 1].recipient_id, campaign.pk)
+            if chain and index + 1 < len(recipients):
+                prestarted = _mark_sent_and_start(out.recipient_id, recipients[index + 1].pk, campaign.pk)
             else:
                 _mark_sent(out.recipient_id)
             result.sent += 1
