@@ -536,3 +536,15 @@ def test_odd_ids_in_admin_urls_never_answer_500(admin_client, bad):
         {"action": "add_to_campaign", "apply": "1", "campaign": bad, "_selected_action": [LeadFactory().pk]},
     )
     assert response.status_code in (200, 302)
+
+
+def test_template_preview_html_cannot_break_out_of_its_sandboxed_frame(admin_client):
+    template = EmailTemplateFactory(
+        subject="<b>bold</b>", body_html='<p title="x">Hi</p><script>alert(1)</script>"><img src=x onerror=alert(2)>'
+    )
+
+    html = admin_client.get(reverse("admin:campaigns_emailtemplate_preview", args=[template.pk])).content.decode()
+
+    frame = html[html.index("<iframe"):html.index("</iframe>")]
+    assert "<script>" not in frame and "<img" not in frame and "&lt;script&gt;" in frame
+    assert "<b>bold</b>" not in html
