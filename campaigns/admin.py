@@ -366,13 +366,19 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def send_test_view(self, request, object_id):
         email = request.POST.get("test_email", "").strip()
+        lead_field = request.POST.get("lead", "").strip()
 
         def send(campaign):
             try:
                 forms.EmailField().clean(email)
             except forms.ValidationError:
                 raise ValidationError({"test_email": [f"Enter a valid email address (got “{email}”)."]}) from None
-            services.campaign_send_test(campaign=campaign, test_email=email)
+            lead = None
+            if lead_field:
+                lead = Lead.objects.filter(pk=as_pk(lead_field)).first() if as_pk(lead_field) else None
+                if lead is None:
+                    raise ValidationError({"lead": [f"No lead has the id “{lead_field}”."]})
+            services.campaign_send_test(campaign=campaign, test_email=email, lead=lead)
 
         return self._control(
             request, object_id, "send a test of", send,

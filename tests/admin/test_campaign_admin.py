@@ -548,3 +548,24 @@ def test_template_preview_html_cannot_break_out_of_its_sandboxed_frame(admin_cli
     frame = html[html.index("<iframe"):html.index("</iframe>")]
     assert "<script>" not in frame and "<img" not in frame and "&lt;script&gt;" in frame
     assert "<b>bold</b>" not in html
+
+
+def test_send_test_button_personalises_for_a_chosen_lead(admin_client, django_capture_on_commit_callbacks):
+    campaign = campaign_with_recipients(1)
+    lead = LeadFactory()
+
+    with mock.patch("campaigns.tasks.send_test_email.delay") as delay:
+        with django_capture_on_commit_callbacks(execute=True):
+            admin_client.post(control_url(campaign, "send_test"), {"test_email": "me@example.com", "lead": lead.pk})
+            response = admin_client.post(control_url(campaign, "send_test"), {"test_email": "me@example.com", "lead": "999999"})
+
+    delay.assert_called_once_with(campaign.pk, "me@example.com", lead.pk)
+    assert any("No lead has the id" in t for t in texts(response))
+
+
+def test_a_running_campaign_page_refreshes_itself(admin_client):
+    running = campaign_with_recipients(1, status=Status.RUNNING)
+    draft = campaign_with_recipients(1)
+
+    assert 'http-equiv="refresh"' in admin_client.get(change_url(running)).content.decode()
+    assert 'http-equiv="refresh"' not in admin_client.get(change_url(draft)).content.decode()
