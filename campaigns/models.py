@@ -235,6 +235,44 @@ class CampaignRecipient(TimestampedModel):
         return f"{self.email_address} in {self.campaign_id}"
 
 
+class CampaignCounters(models.Model):
+    """Running totals of a campaign's recipient rows, kept by database triggers.
+
+    Every insert, update and delete on the recipient table adjusts this row in the same
+    transaction (see `campaigns/counters.py` and migration 0004), whichever code path made
+    the change — sender, tracking, admin or a raw UPDATE — so the counters are exact and
+    reading a campaign's metrics costs one row, not a scan of its recipients.
+    """
+
+    campaign = models.OneToOneField(
+        Campaign, primary_key=True, on_delete=models.CASCADE, related_name="counters"
+    )
+    recipients = models.BigIntegerField(default=0)
+    status_pending = models.BigIntegerField(default=0)
+    status_queued = models.BigIntegerField(default=0)
+    status_sent = models.BigIntegerField(default=0)
+    status_failed = models.BigIntegerField(default=0)
+    status_bounced = models.BigIntegerField(default=0)
+    status_unsubscribed = models.BigIntegerField(default=0)
+    emails_sent = models.BigIntegerField(default=0)
+    emails_opened = models.BigIntegerField(default=0)
+    emails_clicked = models.BigIntegerField(default=0)
+    emails_replied = models.BigIntegerField(default=0)
+    emails_bounced = models.BigIntegerField(default=0)
+    emails_unsubscribed = models.BigIntegerField(default=0)
+    emails_complained = models.BigIntegerField(default=0)
+    machine_opens = models.BigIntegerField(default=0)
+    machine_clicks = models.BigIntegerField(default=0)
+    total_opens = models.BigIntegerField(default=0)
+    total_clicks = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "campaign counters"
+
+    def __str__(self):
+        return f"counters of {self.campaign_id}"
+
+
 class CampaignLink(models.Model):
     """A tracked link of a campaign: click redirects go only to URLs stored here."""
 
