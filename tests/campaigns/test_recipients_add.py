@@ -581,3 +581,34 @@ def test_a_conflicting_row_from_a_writer_without_the_lock_is_skipped_not_a_500(a
     assert response.status_code == 200
     assert (body["successful"], body["duplicates"]) == (1, 1)
     assert CampaignRecipient.objects.filter(campaign=campaign).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_upserts_of_the_same_new_leads_into_two_campaigns_do_not_fail(require_postgres):
+    campaigns = CampaignFactory.create_batch(2)
+    objects = [{"email": f"Shared{i}@example.com", "first_name": f"S{i}"} for i in range(5000)]
+    barrier = threading.Barrier(2)
+    answers, errors = [], []
+
+    def worker(campaign, objs):
+        try:
+            barrier.wait()
+            answers.append(audience.recipients_add(campaign=campaign, leads=objs))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(campaigns[0], objects)),
+               threading.Thread(target=worker, args=(campaigns[1], list(reversed(objects))))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors
+    assert Lead.objects.count() == 5000
+    assert [a["successful"] for a in answers] == [5000, 5000]
+    for campaign in campaigns:
+        campaign.refresh_from_db()
+        assert campaign.total_recipients == 5000
