@@ -145,12 +145,15 @@ def _insert_recipients(*, campaign, lead_pks_sql: str, lead_pks_params, now) -> 
         # plain INSERT (cheaper than ON CONFLICT's speculative insertion) cannot conflict
         # — unless a writer that does not take the lock got there first: then again,
         # skipping conflicts.
+        # Rows are fetched inside the savepoint: SQLite runs the statement as they are read.
         try:
             with transaction.atomic():
                 cursor.execute(sql.replace("{on_conflict}", ""), params)
+                rows = cursor.fetchall()
         except IntegrityError:
             cursor.execute(sql.replace("{on_conflict}", "ON CONFLICT DO NOTHING"), params)
-        return [row[0] for row in cursor.fetchall()]
+            rows = cursor.fetchall()
+        return [row[0] for row in rows]
 
 
 # --- The answer --------------------------------------------------------------------------
