@@ -4,11 +4,13 @@
 
 What it does, all on PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/):
 1. creates a scratch database `bench_tracking`, migrates it, and adds a sent campaign of
-   `--recipients` recipients and ten tracked links (a message's links; clicks rotate over them);
+   `--recipients` recipients and ten tracked links per path (a fresh campaign each for the
+   pixel and the click runs; clicks rotate over the links);
 2. starts gunicorn (2 sync workers, DEBUG off) on the project and runs wrk with 64
    connections for 20 s on `/t/o/<token>.gif` (tokens rotate), then on `/t/c/<token>/<link>`;
-3. runs the ceiling the same way: a bare WSGI app (bench/_ceiling_app.py) answering the same
-   GIF with one INSERT per hit, and the same app without the INSERT;
+3. runs the ceiling the same way, before and after the Django runs (averaged, since the machine
+   is shared): a bare WSGI app (bench/_ceiling_app.py) answering the same GIF with one INSERT
+   per hit; and once without the INSERT;
 4. prints requests/s, p50/p99 latency, errors, and the events recorded against the hits:
    answered (responses wrk read) ≤ events ≤ written (wrk's Lua `request()` counts every
    request written, including those still in flight when the run stops, which the server
@@ -103,15 +105,20 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignLink, CampaignRecipient, EmailTemplate
 n = int(sys.argv[1])
 t = EmailTemplate.objects.create(name="bench", subject="s", body_html="<p>x</p>")
-c = Campaign.objects.create(name="bench", template=t, status="running", started_at=timezone.now())
-links = [CampaignLink.objects.create(campaign=c, url=f"https://fliptech.example/offer/{j}").pk for j in range(10)]
 sent = timezone.now() - timedelta(hours=1)
-CampaignRecipient.objects.bulk_create(
-    [CampaignRecipient(campaign=c, email_address=f"r{i}@bench.example", status="sent", sent_at=sent) for i in range(n)],
-    batch_size=5000,
-)
-tokens = list(CampaignRecipient.objects.filter(campaign=c).values_list("token", flat=True))
-print(json.dumps({"campaign": c.pk, "links": links, "tokens": tokens}))
+out = {}
+for kind in ("open", "click"):  # each path gets a fresh campaign of its own
+    c = Campaign.objects.create(name=f"bench {kind}", template=t, status="running", started_at=timezone.now())
+    out[f"{kind}_links"] = [
+        CampaignLink.objects.create(campaign=c, url=f"https://fliptech.example/offer/{j}").pk for j in range(10)
+    ]
+    CampaignRecipient.objects.bulk_create(
+        [CampaignRecipient(campaign=c, email_address=f"r{i}@{kind}.example", status="sent", sent_at=sent)
+         for i in range(n)],
+        batch_size=5000,
+    )
+    out[f"{kind}_tokens"] = list(CampaignRecipient.objects.filter(campaign=c).values_list("token", flat=True))
+print(json.dumps(out))
 """
 
 
@@ -193,9 +200,12 @@ def main():
         subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
         data = json.loads(subprocess.run([PY, "-c", SETUP, str(args.recipients)], cwd=ROOT, env=env,
                                          check=True, capture_output=True, text=True).stdout)
-        tokens, links = data["tokens"], data["links"]
+        tokens, links = data["click_tokens"], data["click_links"]
         psql("CREATE TABLE bench_ceiling_hit (id bigserial PRIMARY KEY, token text NOT NULL, "
              "user_agent text NOT NULL, ip_address inet, created_at timestamptz NOT NULL DEFAULT now())", DB_NAME)
+
+        psql("VACUUM ANALYZE", DB_NAME)
+        psql("CHECKPOINT", DB_NAME)
 
         def events(kind):
             return psql(f"SELECT count(*) FROM tracking_emailtracking WHERE event_type = '{kind}'", DB_NAME)[0][0]
@@ -204,21 +214,7 @@ def main():
         port = args.port
         print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; {args.connections} connections, "
               f"{args.seconds} s per run; gunicorn 2 sync workers; PostgreSQL")
-        app = start([GUNICORN, "fliptech.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}"], env,
-                    f"http://127.0.0.1:{port}/t/o/warmup.gif")
-        procs.append(app)
-        results["pixel"] = run_wrk(port, [f"/t/o/{t}.gif" for t in tokens], args.seconds, args.connections)
-        time.sleep(1)
-        results["pixel_recorded"] = events("open")
-        results["click"] = run_wrk(
-            port, [f"/t/c/{t}/{links[i % len(links)]}" for i, t in enumerate(tokens)], args.seconds, args.connections
-        )
-        time.sleep(1)
-        results["click_recorded"] = events("click")
-        stop(app)
-        procs.remove(app)
-
-        for name, insert in (("ceiling", "1"), ("ceiling_no_db", "0")):
+        def ceiling_run(name, insert):
             ceiling = start(
                 [GUNICORN, "bench._ceiling_app:app", "-w", "2", "-b", f"127.0.0.1:{port}"],
                 {**env, "CEILING_DSN": f"{base_url()}/{DB_NAME}", "CEILING_INSERT": insert},
@@ -229,13 +225,36 @@ def main():
             time.sleep(1)
             stop(ceiling)
             procs.remove(ceiling)
-        results["ceiling_recorded"] = psql(
-            "SELECT count(*) FROM bench_ceiling_hit WHERE token <> 'warmup'", DB_NAME)[0][0]
 
-        ceiling_rps = results["ceiling"]["rps"]
+        # The machine is shared: the ceiling runs before and after the Django runs and the
+        # two are averaged, so a load change during the run does not favour either side.
+        ceiling_run("ceiling_before", "1")
+        app = start([GUNICORN, "fliptech.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}"], env,
+                    f"http://127.0.0.1:{port}/t/o/warmup.gif")
+        procs.append(app)
+        results["pixel"] = run_wrk(port, [f"/t/o/{t}.gif" for t in data["open_tokens"]], args.seconds, args.connections)
+        time.sleep(1)
+        results["pixel_recorded"] = events("open")
+        results["click"] = run_wrk(
+            port, [f"/t/c/{t}/{links[i % len(links)]}" for i, t in enumerate(tokens)], args.seconds, args.connections
+        )
+        time.sleep(1)
+        results["click_recorded"] = events("click")
+        stop(app)
+        procs.remove(app)
+        ceiling_run("ceiling_after", "1")
+        ceiling_run("ceiling_no_db", "0")
+        ceiling_recorded = psql("SELECT count(*) FROM bench_ceiling_hit WHERE token <> 'warmup'", DB_NAME)[0][0]
+        before, after = results["ceiling_before"], results["ceiling_after"]
+        combined = {k: before[k] + after[k] for k in ("sent", "completed")}
+
+        ceiling_rps = (before["rps"] + after["rps"]) / 2
         print(line("pixel  /t/o/<token>.gif (Django)", results["pixel"], results["pixel_recorded"]))
         print(line("click  /t/c/<token>/<link> (Django)", results["click"], results["click_recorded"]))
-        print(line("ceiling: bare WSGI GIF + 1 INSERT", results["ceiling"], results["ceiling_recorded"]))
+        print(line("ceiling before: WSGI GIF + 1 INSERT", before))
+        print(line("ceiling after:  WSGI GIF + 1 INSERT", after))
+        print(f"ceiling (mean) {ceiling_rps:.0f} req/s; its events {ceiling_recorded} for {combined['completed']} "
+              f"answered / {combined['sent']} written ({'none lost' if no_loss(combined, ceiling_recorded) else 'LOST'})")
         print(line("bare WSGI GIF, no database", results["ceiling_no_db"]))
         for kind in ("pixel", "click"):
             r = results[kind]
