@@ -395,6 +395,11 @@ class Transport:
         except (OSError, smtplib.SMTPException) as exc:
             raise TransientFailure(f"cannot connect to the mail server: {exc}") from exc
 
+    def drop(self):
+        """Hang up (the server discards an unfinished message); the next send reconnects."""
+        self.close()
+        self.backend.connection = None
+
     def close(self):
         try:
             self.backend.close()
@@ -450,36 +455,52 @@ class Transport:
             raise _classify_anymail(exc) from exc
 
 
-PIPELINING = None  # None: when the server offers it; tests force True/False
+def pipelining(conn: smtplib.SMTP) -> bool:
+    """Use PIPELINING (RFC 2920)? When the server offers it, unless the setting
+    SEND_SMTP_PIPELINING says otherwise (tests force it on against aiosmtpd)."""
+    conn.ehlo_or_helo_if_needed()
+    forced = getattr(settings, "SEND_SMTP_PIPELINING", None)
+    return conn.has_extn("pipelining") if forced is None else forced
 
 
 def smtp_send(conn: smtplib.SMTP, sender: str, rcpt: str, data: bytes) -> None:
-    """One message over an open connection; raises smtplib's exceptions like `sendmail`.
+    """One message over an open connection; raises smtplib's exceptions like `sendmail`
+    (or Permanent/TransientFailure for a pipelined refusal).
 
-    With PIPELINING (RFC 2920, offered by Postfix, Exim and every large provider) MAIL,
-    RCPT and DATA go out in one write and their answers are read together: two round trips
-    a message instead of four. `BODY=8BITMIME` is declared when the server supports it.
+    With PIPELINING (offered by Postfix, Exim and every large provider) MAIL, RCPT and
+    DATA go out in one write and their answers are read together: two round trips a
+    message instead of four. `BODY=8BITMIME` is declared when the server supports it.
     """
-    conn.ehlo_or_helo_if_needed()
-    pipelining = conn.has_extn("pipelining") if PIPELINING is None else PIPELINING
-    options = " BODY=8BITMIME" if conn.has_extn("8bitmime") else ""
-    if not pipelining:
-        conn.sendmail(sender, [rcpt], data, mail_options=[options.strip()] if options else ())
+    if not pipelining(conn):
+        options = ["BODY=8BITMIME"] if conn.has_extn("8bitmime") else []
+        conn.sendmail(sender, [rcpt], data, mail_options=options)
         return
+    refusal = smtp_begin(conn, sender, rcpt)
+    if refusal is not None:
+        raise refusal
+    smtp_finish(conn, data)
+
+
+def smtp_begin(conn: smtplib.SMTP, sender: str, rcpt: str):
+    """Pipelined MAIL, RCPT, DATA. None when the server now waits for the message (354);
+    else the refusal as a Permanent/TransientFailure, with the transaction reset.
+    Nothing is delivered until `smtp_finish` sends the final dot."""
+    conn.ehlo_or_helo_if_needed()  # a fresh connection after a hang-up
+    options = " BODY=8BITMIME" if conn.has_extn("8bitmime") else ""
     conn.send(f"MAIL FROM:<{sender}>{options}\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
     mail, to, go = conn.getreply(), conn.getreply(), conn.getreply()
     if go[0] == 354 and (mail[0] != 250 or to[0] not in (250, 251)):
         conn.send(b".\r\n")  # end the (empty) message the server should not have accepted
         conn.getreply()
-    if mail[0] != 250:
-        conn.rset()
-        raise smtplib.SMTPSenderRefused(mail[0], mail[1], sender)
-    if to[0] not in (250, 251):
-        conn.rset()
-        raise smtplib.SMTPRecipientsRefused({rcpt: to})
-    if go[0] != 354:
-        conn.rset()
-        raise smtplib.SMTPDataError(*go)
+    for code, message in (mail, to, go):
+        if code not in (250, 251, 354):
+            conn.rset()
+            return _classify_code(code, message)
+    return None
+
+
+def smtp_finish(conn: smtplib.SMTP, data: bytes) -> None:
+    """The message and the final dot; raises SMTPDataError unless the server answers 250."""
     body = smtplib._quote_periods(data) if data.startswith(b".") or b"\n." in data else data
     conn.send(body + (b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"))
     code, message = conn.getreply()
@@ -718,6 +739,11 @@ def _send_all(campaign, recipients, messages, remaining, result) -> None:
     lease = settings.SEND_LEASE_SECONDS
     renewed = time.monotonic()
     transport.open()
+    if (
+        connection.vendor == "postgresql" and not pacer.active and transport.kind == "smtp"
+        and settings.SEND_OVERLAP_DATABASE and pipelining(transport.backend.connection)
+    ):
+        return _send_overlapped(campaign, recipients, messages, remaining, result, transport, by_pk, lease)
     _fast_commits(True)
     # On PostgreSQL without pacing, "sent" for one message and "start" for the next go to
     # the server in one round trip (two statements, one execute).
@@ -763,6 +789,111 @@ def _send_all(campaign, recipients, messages, remaining, result) -> None:
     finally:
         _fast_commits(False)
         transport.close()
+
+
+def _send_overlapped(campaign, recipients, messages, remaining, result, transport, by_pk, lease) -> None:
+    """The same protocol as `_send_all`, with the database round trip overlapping the
+    mail server's (PostgreSQL, SMTP with PIPELINING, no pacing).
+
+    A helper thread with its own connection runs, right after the server accepted message
+    i, the statement that records i as sent and starts message i+1. Meanwhile this thread
+    sends MAIL/RCPT/DATA for i+1 — which delivers nothing — and waits for the start's answer
+    before it sends the message and the final dot. So the start is still committed before
+    the server can accept the message; if the start is refused (paused, suppressed) the
+    connection is dropped with the DATA unfinished, and the server discards it.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="send-db")
+    pool.submit(_fast_commits, True).result()
+    sender = transport.sender
+    renewed = time.monotonic()
+    started = None  # future: was recipients[index] started?
+    last_sent = None  # accepted by the server, not yet recorded
+    try:
+        for index, recipient in enumerate(recipients):
+            rid = recipient.pk
+            if started is None:
+                started = pool.submit(_record_and_start, None, rid, campaign.pk)
+            out = messages.get(index)
+            if time.monotonic() - renewed > lease / 3:
+                renew_leases(remaining)
+                renewed = time.monotonic()
+            problem, refusal = None, None
+            try:
+                if transport.backend.connection is None:
+                    transport.open()
+                refusal = smtp_begin(transport.backend.connection, sender.envelope, out.rcpt)
+            except (TransientFailure, PermanentFailure) as exc:
+                problem = exc
+            except (OSError, smtplib.SMTPException) as exc:
+                transport.drop()
+                problem = TransientFailure(f"mail server connection lost: {exc}")
+            go, started = started.result(), None
+            if not go:
+                if problem is None and refusal is None:
+                    transport.drop()  # DATA is open: hang up so that nothing is delivered
+                if problem is not None:
+                    raise problem
+                state = _why_not(by_pk[rid], campaign.pk)
+                if state == "stopped":
+                    result.stopped = True
+                    return
+                remaining.remove(rid)
+                result.failed += state == "suppressed"
+                continue
+            remaining.remove(rid)
+            failure = problem or refusal
+            if failure is None:
+                try:
+                    smtp_finish(transport.backend.connection, out.data or build_mime(out, sender))
+                except smtplib.SMTPResponseException as exc:
+                    failure = _classify_code(exc.smtp_code, exc.smtp_error)
+                except (OSError, smtplib.SMTPException) as exc:
+                    transport.drop()
+                    failure = TransientFailure(f"mail server connection lost: {exc}")
+            if isinstance(failure, PermanentFailure):
+                _mark_failed(rid, str(failure))
+                result.failed += 1
+                continue
+            if failure is not None:
+                _mark_transient(by_pk[rid], str(failure))
+                raise failure
+            result.sent += 1
+            if index + 1 < len(recipients):
+                started = pool.submit(_record_and_start, rid, recipients[index + 1].pk, campaign.pk)
+            else:
+                last_sent = rid
+    finally:
+        if started is not None:
+            # An exception (a render failure) left the start of recipients[index] unanswered:
+            # wait for it, and undo it, since that message never went to the server.
+            try:
+                if started.result():
+                    _unstart(recipients[index].pk)
+            except Exception:
+                log.exception("could not resolve the last start")
+        if last_sent is not None:
+            _mark_sent(last_sent)
+        pool.submit(_close_connection).result()  # the helper thread's own connection
+        pool.shutdown()
+        transport.close()
+
+
+def _close_connection() -> None:
+    connection.close()
+
+
+def _record_and_start(sent_id, start_id: int, campaign_id: int) -> bool:
+    if sent_id is None:
+        return _start(start_id, campaign_id, timezone.now()) == 1
+    return _mark_sent_and_start(sent_id, start_id, campaign_id)
+
+
+def _unstart(rid) -> None:
+    """Undo a start whose message was never handed to the server."""
+    if rid is not None:
+        CampaignRecipient.objects.filter(pk=rid, status=R.QUEUED).update(sent_at=None)
 
 
 def _mark_sent_and_start(sent_id: int, next_id: int, campaign_id: int) -> bool:

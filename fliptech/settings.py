@@ -261,6 +261,11 @@ SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 5)
 SEND_STALL_SECONDS = env_int("SEND_STALL_SECONDS", 120)
 # PostgreSQL: the sender's per-message commits skip the WAL flush wait (docs/sending.md).
 SEND_ASYNC_COMMIT = env_bool("SEND_ASYNC_COMMIT", True)
+# PostgreSQL + SMTP PIPELINING: overlap each message's database round trip with the mail
+# server's (a helper thread with its own connection; docs/sending.md).
+SEND_OVERLAP_DATABASE = env_bool("SEND_OVERLAP_DATABASE", True)
+# SMTP PIPELINING: unset = when the server offers it; 1/0 force it on/off.
+SEND_SMTP_PIPELINING = {"1": True, "0": False}.get(os.environ.get("SEND_SMTP_PIPELINING", ""))
 # Where shared pacing state lives: the Redis URL when the broker is Redis.
 RATE_LIMIT_REDIS_URL = os.environ.get(
     "RATE_LIMIT_REDIS_URL",

@@ -1,6 +1,7 @@
 """The engine in this process against a real SMTP server on loopback: every message parsed."""
 
 import re
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -430,9 +431,11 @@ def test_backoff_is_exponential_and_capped(settings):
 
 
 @pytest.fixture
-def pipelining(monkeypatch):
-    """aiosmtpd does not advertise PIPELINING but reads commands in order: force it on."""
-    monkeypatch.setattr(sending, "PIPELINING", True)
+def pipelining(settings, transactional_db):
+    """aiosmtpd does not advertise PIPELINING but reads commands in order: force it on. On
+    PostgreSQL the sender then overlaps its database round trips from a helper thread with
+    its own connection, which sees committed data only: hence transactional_db."""
+    settings.SEND_SMTP_PIPELINING = True
 
 
 def test_pipelined_smtp_delivers_and_classifies_refusals(smtp_settings, smtp_server, pipelining):
@@ -532,3 +535,47 @@ def test_global_cap_applies_to_every_campaign(require_redis, settings):
     one, two = CampaignFactory(), CampaignFactory()
     waits = [Pacer(one).reserve(), Pacer(two).reserve(), Pacer(one).reserve()]
     assert [round(w, 1) for w in waits] == [0.0, 0.1, 0.2]
+
+
+def test_pipelined_pause_between_messages_delivers_nothing_more(smtp_settings, smtp_server, pipelining, monkeypatch):
+    campaign = running_campaign(4)
+    real_finish = sending.smtp_finish
+
+    def finish_then_pause(conn, data):
+        real_finish(conn, data)
+        Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PAUSED)
+
+    monkeypatch.setattr(sending, "smtp_finish", finish_then_pause)
+    result = sending.send_batch(campaign.pk)
+    # The start of message 2 may have run before the pause committed (it overlaps message
+    # 1's DATA); it then completes. Nothing after it starts.
+    assert result.stopped and result.sent in (1, 2) and smtp_server.count == result.sent
+    rows = Counter(CampaignRecipient.objects.filter(campaign=campaign).values_list("status", flat=True))
+    assert rows == {R.SENT: result.sent, R.PENDING: 4 - result.sent}
+    assert not CampaignRecipient.objects.filter(campaign=campaign, status=R.PENDING, sent_at__isnull=False).exists()
+
+
+def test_pipelined_suppression_found_at_start_hangs_up_without_delivering(smtp_settings, smtp_server, pipelining):
+    campaign = running_campaign(3)
+    SuppressionFactory(email="lead1@example.net", reason="complaint")
+    result = sending.send_batch(campaign.pk)
+    assert (result.sent, result.failed) == (2, 1)
+    assert sorted(smtp_server.addresses()) == ["lead0@example.net", "lead2@example.net"]
+    r = CampaignRecipient.objects.get(campaign=campaign, email_address="lead1@example.net")
+    assert (r.status, r.error_message) == (R.FAILED, "suppressed: complaint")
+
+
+def test_pipelined_render_failure_mid_batch_undoes_the_pending_start(smtp_settings, smtp_server, pipelining):
+    campaign = running_campaign(0)
+    campaign.template.body_html = "<p>{{ lead.attributes.n }}{% if lead.attributes.boom %}{% include 'x.html' %}{% endif %}</p>"
+    campaign.template.save()
+    for i, boom in enumerate([False, True, False]):
+        lead = LeadFactory(email=f"r{i}@example.net", attributes={"n": 1, "boom": boom})
+        CampaignRecipientFactory(campaign=campaign, lead=lead)
+    sending.send_batch(campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.FAILED and "stopped rendering" in campaign.failure_reason
+    assert smtp_server.addresses() == ["r0@example.net"]
+    rows = dict(CampaignRecipient.objects.filter(campaign=campaign).values_list("email_address", "status"))
+    assert rows == {"r0@example.net": R.SENT, "r1@example.net": R.PENDING, "r2@example.net": R.PENDING}
+    assert not CampaignRecipient.objects.filter(campaign=campaign, sent_at__isnull=False, status=R.PENDING).exists()
