@@ -5,6 +5,7 @@ Tokens are `CampaignRecipient.token`: random, carrying no personal data.
 """
 
 import functools
+import ipaddress
 import logging
 
 from django.conf import settings
@@ -36,7 +37,11 @@ def client_ip(request) -> str | None:
     """The client address as the WSGI server saw it. (Behind a proxy, configure the proxy
     to set REMOTE_ADDR — e.g. gunicorn's --forwarded-allow-ips — rather than trusting a
     client-supplied X-Forwarded-For here.)"""
-    return request.META.get("REMOTE_ADDR") or None
+    value = request.META.get("REMOTE_ADDR") or ""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None  # e.g. a unix socket: no address
 
 
 def _hit(request) -> dict:

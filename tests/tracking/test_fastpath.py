@@ -100,3 +100,12 @@ def test_other_paths_go_to_django(db):
     answer = call("/api/v1/campaigns/health")
     assert answer["status"].split()[0] in ("200", "503")
     assert call("/t/o/")["status"].startswith("404")
+
+
+def test_pixel_without_a_client_address_is_still_recorded(recipient):
+    environ_ip = ""  # gunicorn on a unix socket
+    environ = {"PATH_INFO": f"/t/o/{recipient.token}.gif", "REQUEST_METHOD": "GET", "HTTP_USER_AGENT": HUMAN_UA,
+               "REMOTE_ADDR": environ_ip, "wsgi.input": io.BytesIO()}
+    setup_testing_defaults(environ)
+    assert b"".join(application(environ, lambda status, headers: None)) == PIXEL
+    assert EmailTracking.objects.get().ip_address is None
