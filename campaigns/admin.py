@@ -171,7 +171,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ["status", "created_at"]
     search_fields = ["name", "description", "=campaign_id"]
     list_select_related = ["template"]
-    raw_id_fields = ["template"]
+    autocomplete_fields = ["template"]  # searched by name (EmailTemplateAdmin.search_fields)
     readonly_fields = [
         "campaign_id", "status", "total_recipients", "started_at", "completed_at",
         "paused_at", "failure_reason", "created_by", "created_at", "updated_at",

@@ -569,3 +569,16 @@ def test_a_running_campaign_page_refreshes_itself(admin_client):
 
     assert 'http-equiv="refresh"' in admin_client.get(change_url(running)).content.decode()
     assert 'http-equiv="refresh"' not in admin_client.get(change_url(draft)).content.decode()
+
+
+def test_template_autocomplete_finds_templates_by_name(admin_client):
+    EmailTemplateFactory(name="Spring offer")
+    EmailTemplateFactory(name="Winter sale")
+
+    response = admin_client.get(
+        "/admin/autocomplete/",
+        {"term": "spring", "app_label": "campaigns", "model_name": "campaign", "field_name": "template"},
+    )
+
+    assert response.status_code == 200
+    assert [r["text"] for r in response.json()["results"]] == ["Spring offer"]
