@@ -110,7 +110,8 @@ class AddRecipientsRequestSerializer(serializers.Serializer):
     leads = LeadObjectsField(
         required=False,
         help_text=f"1–{MAX_ITEMS} lead objects (`email` required; first_name, last_name, company, phone, "
-        "city, source, status, tags, attributes optional), upserted by email (case-insensitive).",
+        "city, source, status, tags, attributes optional), upserted by email (case-insensitive): a known lead "
+        "gets the fields given and keeps the others. An invalid object is reported in `errors`, the rest go ahead.",
     )
     lead_filters = LeadFiltersSerializer(required=False, allow_null=True)
 
