@@ -66,7 +66,7 @@ def mailgun_event(event, recipient, **extra):
 
 
 def post_mailgun(body, **headers):
-    return Client().post("/anymail/mailgun/tracking/", data=body, content_type="application/json", **headers)
+    return Client(enforce_csrf_checks=True).post("/anymail/mailgun/tracking/", data=body, content_type="application/json", **headers)
 
 
 def test_mailgun_permanent_failure_is_a_hard_bounce(sent_recipient):
@@ -143,7 +143,7 @@ def test_unknown_message_is_accepted_and_ignored(sent_recipient):
 
 
 def post_postmark(payload, **headers):
-    return Client().post("/anymail/postmark/tracking/", data=json.dumps(payload), content_type="application/json", **headers)
+    return Client(enforce_csrf_checks=True).post("/anymail/postmark/tracking/", data=json.dumps(payload), content_type="application/json", **headers)
 
 
 def test_postmark_hard_bounce_found_by_metadata_token(sent_recipient):
@@ -247,7 +247,7 @@ def ses_mail(recipient):
 
 
 def post_ses(notification, **headers):
-    return Client().post(
+    return Client(enforce_csrf_checks=True).post(
         "/anymail/amazon_ses/tracking/", data=json.dumps(notification), content_type="text/plain; charset=UTF-8",
         HTTP_X_AMZ_SNS_MESSAGE_TYPE=notification["Type"], HTTP_X_AMZ_SNS_MESSAGE_ID=notification["MessageId"],
         **headers,
