@@ -264,3 +264,13 @@ def test_dockerfile_runs_gunicorn_as_a_non_root_user_with_collected_static_files
     user = re.findall(r"^USER (\S+)", dockerfile, re.M)
     assert user and user[-1] not in ("root", "0")
     assert re.search(r'^CMD \[.*"gunicorn".*"fliptech.wsgi"', dockerfile, re.M)
+
+
+def test_readme_documents_every_environment_variable_the_settings_read():
+    settings_src = (ROOT / "fliptech" / "settings.py").read_text()
+    names = set(re.findall(r'(?:env_(?:bool|int|list)|os\.environ(?:\.get)?)[\[(]"([A-Z_]+)"', settings_src))
+    readme = (ROOT / "README.md").read_text()
+
+    assert names, "no variables found: the pattern no longer matches settings.py"
+    assert sorted(n for n in names if n not in readme) == []
+    assert "ANYMAIL_" in readme
