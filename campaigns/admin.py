@@ -185,7 +185,7 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
     date_hierarchy = "created_at"
     show_full_result_count = False
-    actions = ["launch_selected", "pause_selected", "resume_selected"]
+    actions = ["launch_selected", "pause_selected", "resume_selected", "duplicate_selected"]
 
     # -- list columns (metrics attached by CampaignChangeList) --
 
@@ -302,6 +302,25 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.action(description="Resume selected paused campaigns", permissions=["change"])
     def resume_selected(self, request, queryset):
         self._apply_bulk(request, queryset, "resume", lambda c: services.campaign_resume(campaign=c))
+
+    @admin.action(description="Duplicate selected campaigns as drafts (content and recipients)", permissions=["add"])
+    def duplicate_selected(self, request, queryset):
+        """Like Mailchimp's "replicate": a new draft with the same content and settings (no
+        schedule) and the same leads as pending recipients, added through `recipients_add`
+        so addresses suppressed since are reported and skipped."""
+        from .audience import MAX_ITEMS, recipients_add
+
+        for campaign in queryset.order_by("pk"):
+            fields = {f: getattr(campaign, f) for f in services.UPDATABLE_FIELDS if f != "scheduled_at"}
+            fields["name"] = f"{campaign.name} (copy)"[:255]
+            copy = services.campaign_create(user=request.user, **fields)
+            ids = list(campaign.recipients.exclude(lead=None).order_by("lead_id").values_list("lead_id", flat=True))
+            added = 0
+            for start in range(0, len(ids), MAX_ITEMS):
+                added += recipients_add(campaign=copy, lead_ids=ids[start:start + MAX_ITEMS])["successful"]
+            self.message_user(
+                request, f"“{copy.name}” created as a draft with {added} of {len(ids)} recipient(s).", messages.SUCCESS
+            )
 
     def get_urls(self):
         def route(suffix, view):

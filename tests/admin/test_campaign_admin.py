@@ -15,6 +15,7 @@ from tests.factories import (
     EmailTemplateFactory,
     EmailTrackingFactory,
     LeadFactory,
+    SuppressionFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -582,3 +583,24 @@ def test_template_autocomplete_finds_templates_by_name(admin_client):
 
     assert response.status_code == 200
     assert [r["text"] for r in response.json()["results"]] == ["Spring offer"]
+
+
+def test_duplicate_action_makes_a_draft_with_the_same_content_and_leads(admin_client, admin_user):
+    original = campaign_with_recipients(3, status=Status.COMPLETED, subject="Hello", send_rate_per_hour=100)
+    mark_sent(original)
+    suppressed = original.recipients.order_by("pk").first()
+    SuppressionFactory(email=suppressed.email_address)
+
+    response = admin_client.post(
+        reverse("admin:campaigns_campaign_changelist"),
+        {"action": "duplicate_selected", "_selected_action": [original.pk]},
+        follow=True,
+    )
+
+    copy = Campaign.objects.get(name=f"{original.name} (copy)")
+    assert (copy.status, copy.subject, copy.send_rate_per_hour, copy.template_id, copy.created_by) == (
+        Status.DRAFT, "Hello", 100, original.template_id, admin_user
+    )
+    assert copy.total_recipients == 2
+    assert set(copy.recipients.values_list("status", flat=True)) == {CampaignRecipient.Status.PENDING}
+    assert any("with 2 of 3 recipient(s)" in t for t in texts(response))
