@@ -896,13 +896,30 @@ def _unstart(rid) -> None:
         CampaignRecipient.objects.filter(pk=rid, status=R.QUEUED).update(sent_at=None)
 
 
+_SENT_AND_START_SQL = (
+    f"UPDATE {_RECIPIENTS} SET"
+    f" status = CASE WHEN id = %(sent)s THEN 'sent' ELSE status END,"
+    f" lease_expires_at = CASE WHEN id = %(sent)s THEN NULL ELSE lease_expires_at END,"
+    f" error_message = CASE WHEN id = %(sent)s THEN '' ELSE error_message END,"
+    f" sent_at = %(now)s, updated_at = %(now)s"
+    f" WHERE (id = %(sent)s AND status = 'queued')"
+    f" OR (id = %(start)s AND status = 'queued' AND sent_at IS NULL"
+    f" AND EXISTS (SELECT 1 FROM {Campaign._meta.db_table} c WHERE c.id = %(campaign)s AND c.status = 'running')"
+    f" AND NOT EXISTS (SELECT 1 FROM {Suppression._meta.db_table} s"
+    f" WHERE s.email = LOWER({_RECIPIENTS}.email_address)))"
+    f" RETURNING id"
+)
+
+
 def _mark_sent_and_start(sent_id: int, next_id: int, campaign_id: int) -> bool:
-    """`_mark_sent(sent_id)` then `_start(next_id)` in one round trip (PostgreSQL)."""
+    """`_mark_sent(sent_id)` and `_start(next_id)` as one statement (PostgreSQL): one round
+    trip, one plan, one run of the recipient table's statement triggers. True when
+    `next_id` was started."""
     stamp = _db_now(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(f"{_SENT_SQL}; {_START_SQL}", [stamp, stamp, sent_id, stamp, stamp, next_id, campaign_id])
-        cursor.cursor.nextset()
-        return cursor.rowcount == 1
+        cursor.execute(_SENT_AND_START_SQL,
+                       {"sent": sent_id, "start": next_id, "campaign": campaign_id, "now": stamp})
+        return any(row[0] == next_id for row in cursor.fetchall())
 
 
 def _fast_commits(on: bool) -> None:
