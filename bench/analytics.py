@@ -173,7 +173,7 @@ def main():
         client.force_login(user)
         def get(path, cached):
             def run():
-                seconds = {} if cached else {"TRACKING_STATS_CACHE_SECONDS": 0, "TRACKING_ANALYTICS_CACHE_SECONDS": 0}
+                seconds = {} if cached else {"TRACKING_ANALYTICS_CACHE_SECONDS": 0}
                 with override_settings(**seconds):
                     if not cached:
                         cache.clear()

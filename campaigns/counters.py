@@ -145,10 +145,24 @@ def backfill_sql():
 
 
 def install(schema_editor):
-    vendor = schema_editor.connection.vendor
-    statements = {"postgresql": postgresql_sql, "sqlite": sqlite_sql}[vendor]()
-    for statement in [backfill_sql(), *statements]:
-        schema_editor.execute(statement, params=None)
+    """Backfill the counters, then create the triggers (migration 0004)."""
+    schema_editor.execute(backfill_sql(), params=None)
+    install_triggers(schema_editor.connection)
+
+
+def install_triggers(connection):
+    """(Re)create the triggers; idempotent. Call inside a transaction, so no write slips
+    between the drop and the create. SQLite drops a table's triggers whenever a migration
+    rebuilds the table (most AlterField operations do), so there this runs after every
+    `migrate` too (see CampaignsConfig.ready)."""
+    vendor = connection.vendor
+    if vendor not in ("postgresql", "sqlite"):
+        return
+    drop = {"postgresql": postgresql_reverse_sql, "sqlite": sqlite_reverse_sql}[vendor]()[:3]
+    create = {"postgresql": postgresql_sql, "sqlite": sqlite_sql}[vendor]()
+    with connection.cursor() as cursor:
+        for statement in [*drop, *create]:
+            cursor.execute(statement)
 
 
 def uninstall(schema_editor):

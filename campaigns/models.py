@@ -199,7 +199,8 @@ class CampaignRecipient(TimestampedModel):
     claimed_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0)
-    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Indexed per campaign (recipient_campaign_sent): stats read the send window through it.
+    sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
@@ -229,6 +230,7 @@ class CampaignRecipient(TimestampedModel):
             # The recipients list's default order, one campaign at a time.
             models.Index(fields=["campaign", "created_at", "id"], name="recipient_campaign_created"),
             models.Index(fields=["message_id"], name="recipient_message_id"),
+            models.Index(fields=["campaign", "sent_at"], name="recipient_campaign_sent"),
         ]
 
     def __str__(self):

@@ -272,6 +272,13 @@ RATE_LIMIT_REDIS_URL = os.environ.get(
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "",
 )
 
+# --- Tracking -------------------------------------------------------------
+
+# Clicks this many seconds after sending are taken for a link scanner's (0 = off; see
+# docs/tracking.md). Analytics answers stay cached while the campaign is unchanged.
+TRACKING_SCANNER_WINDOW_SECONDS = env_int("TRACKING_SCANNER_WINDOW_SECONDS", 0)
+TRACKING_ANALYTICS_CACHE_SECONDS = env_int("TRACKING_ANALYTICS_CACHE_SECONDS", 300)
+
 # --- API ------------------------------------------------------------------
 
 REST_FRAMEWORK = {

@@ -3,6 +3,8 @@
 Thin views: validate with a serializer, call one service or selector, shape the answer.
 """
 
+import hashlib
+
 from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404
@@ -13,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns.models import CampaignLink, CampaignRecipient
-from campaigns.selectors import campaign_get
+from campaigns.selectors import campaign_counters, campaign_get
 from fliptech.api import error_responses
 
 from . import selectors, services
@@ -31,22 +33,33 @@ from .serializers import (
 EventType = EmailTracking.EventType
 
 EVENTS_LIST_MAX = 500
-# Stats and analytics of a big campaign are aggregates over every recipient and event; a
-# dashboard polling them gets the figures computed at most this many seconds ago (0 = never
-# cached). Settings override: TRACKING_STATS_CACHE_SECONDS, TRACKING_ANALYTICS_CACHE_SECONDS.
-CACHE_SECONDS = {"stats": ("TRACKING_STATS_CACHE_SECONDS", 5), "analytics": ("TRACKING_ANALYTICS_CACHE_SECONDS", 30)}
+# Analytics of a big campaign aggregate every event. A dashboard polling it gets the answer
+# computed for the campaign's current version — its counters, status and newest event — so a
+# cached answer is never stale: any send, event or change makes a new version. Stats are cheap
+# (trigger-kept counters) and never cached. TRACKING_ANALYTICS_CACHE_SECONDS bounds how long an
+# unchanged campaign's analytics stay in the cache (0 = never cached).
 
 
-def _cached(kind, campaign, compute):
-    name, default = CACHE_SECONDS[kind]
-    seconds = getattr(settings, name, default)
+def _cached_analytics(campaign, compute):
+    seconds = getattr(settings, "TRACKING_ANALYTICS_CACHE_SECONDS", 300)
     if not seconds:
         return compute()
-    key = f"tracking:{kind}:{campaign.pk}"
-    data = cache.get(key)
+    counters = campaign_counters(campaign_ids=[campaign.pk])[campaign.pk]
+    version = (
+        campaign.status, campaign.updated_at.isoformat(), selectors.last_event_at(campaign=campaign),
+        tuple(sorted(counters.items())),
+    )
+    key = f"tracking:analytics:{campaign.pk}:{hashlib.sha256(repr(version).encode()).hexdigest()}"
+    try:
+        data = cache.get(key)
+    except Exception:  # a cache that is down costs speed, not the answer
+        return compute()
     if data is None:
         data = compute()
-        cache.set(key, data, seconds)
+        try:
+            cache.set(key, data, seconds)
+        except Exception:
+            pass
     return data
 
 
@@ -180,8 +193,7 @@ class RecipientEventsView(APIView):
 
 @extend_schema(
     tags=["campaigns"], summary="Campaign stats", parameters=[CAMPAIGN_ID],
-    description="Computed at most every `TRACKING_STATS_CACHE_SECONDS` (default 5) per campaign: a "
-    "dashboard polling a big campaign reads the cached figures.",
+    description="Live figures: read from counters the database keeps with every change.",
     responses={200: CampaignStatsResponseSerializer, **_errors(401, 404)},
 )
 class CampaignStatsView(APIView):
@@ -189,15 +201,14 @@ class CampaignStatsView(APIView):
 
     def get(self, request, id):
         campaign = campaign_get(key=id)
-        return Response(_cached("stats", campaign, lambda: CampaignStatsResponseSerializer(
-            selectors.campaign_stats(campaign=campaign)).data))
+        return Response(CampaignStatsResponseSerializer(selectors.campaign_stats(campaign=campaign)).data)
 
 
 @extend_schema(
     tags=["campaigns"], summary="Campaign analytics", parameters=[CAMPAIGN_ID],
     description="Stats plus breakdowns. Locations are reported as \"Unknown\" unless an IP→country "
-    "database (GeoIP2, `GEOIP_PATH`) is configured. Computed at most every "
-    "`TRACKING_ANALYTICS_CACHE_SECONDS` (default 30) per campaign.",
+    "database (GeoIP2, `GEOIP_PATH`) is configured. Never stale: a cached answer is served only "
+    "while the campaign's counters, status and newest event are unchanged.",
     responses={200: CampaignAnalyticsResponseSerializer, **_errors(401, 404)},
 )
 class CampaignAnalyticsView(APIView):
@@ -205,5 +216,5 @@ class CampaignAnalyticsView(APIView):
 
     def get(self, request, id):
         campaign = campaign_get(key=id)
-        return Response(_cached("analytics", campaign, lambda: CampaignAnalyticsResponseSerializer(
+        return Response(_cached_analytics(campaign, lambda: CampaignAnalyticsResponseSerializer(
             selectors.campaign_analytics(campaign=campaign)).data))

@@ -5,35 +5,41 @@ Rules (see docs/tracking.md for the reasoning), applied in order:
 1. ``HEAD`` requests are machines (the view passes ``method``): people's mail clients GET.
 2. Gmail's image proxy (``GoogleImageProxy`` / ``ggpht.com``) is a PERSON: Gmail fetches
    images through it only when someone opens the message.
-3. Known bot, scanner and security-gateway user agents (``BOT_UA_MARKERS``) are machines.
+3. Known bot, crawler, scanner and security-gateway user agents (``BOT_UA_MARKERS``) are
+   machines. Generic HTTP libraries (curl, python-requests, …) and an empty or unknown
+   user agent are NOT: integrations, test harnesses and some webmail fetchers use them on
+   behalf of people, and wrongly hiding a person's open is worse than counting a rare bot.
 4. Apple Mail Privacy Protection: Apple's proxy prefetches every image when the message is
    delivered, whether or not anyone reads it. Its fetches come from Apple's egress ranges
    (17.0.0.0/8, Apple-owned) with a bare ``Mozilla/5.0`` user agent, no version details. An
    open whose IP is in ``APPLE_PROXY_NETWORKS`` or whose user agent is exactly ``Mozilla/5.0``
    is a machine open.
 5. Link scanners (Microsoft Defender Safe Links, Mimecast, Proofpoint, Barracuda …) fetch
-   every link within seconds of delivery. A click less than ``SCANNER_WINDOW_SECONDS``
-   after ``sent_at`` is a machine click. (An open in that window is not judged by time: a
-   person reading a message the moment it lands is common, and the proxy rules catch the
-   prefetchers.)
-6. An empty user agent on a click or open is a machine (every real mail client and browser
-   sends one).
+   every link within seconds of delivery. With ``TRACKING_SCANNER_WINDOW_SECONDS`` set
+   (default 0: off), a click less than that many seconds after ``sent_at`` is a machine
+   click. It is off by default because a person who clicks the moment a message lands
+   would be hidden too; turn it on where the audience sits behind such gateways. (An open
+   is never judged by time: the proxy rules catch the prefetchers.)
 """
 
 import ipaddress
 import re
 from datetime import datetime
 
-SCANNER_WINDOW_SECONDS = 10
+from django.conf import settings
+
+
+def scanner_window_seconds() -> int:
+    """Seconds after sending in which a click is taken for a link scanner's (0 = never)."""
+    return int(getattr(settings, "TRACKING_SCANNER_WINDOW_SECONDS", 0) or 0)
+
 
 # Apple's 17.0.0.0/8 is where Mail Privacy Protection prefetches come from.
 APPLE_PROXY_NETWORKS = [ipaddress.ip_network("17.0.0.0/8")]
 
 # Case-insensitive substrings of user agents that are never a person.
 BOT_UA_MARKERS = (
-    "crawler", "spider", "slurp", "curl/", "wget/", "python-requests", "python-urllib",
-    "aiohttp", "go-http-client", "java/", "okhttp", "libwww-perl", "httpclient", "headlesschrome",
-    "phantomjs", "barracuda", "mimecast", "proofpoint", "safelinks", "ms-office-safelinks",
+    "crawler", "spider", "slurp", "phantomjs", "barracuda", "mimecast", "proofpoint", "safelinks", "ms-office-safelinks",
     "symantec", "forcepoint", "trendmicro", "sophos", "fortiguard", "cisco", "ironport",
     "zscaler", "paloalto", "checkpoint", "microsoft office protocol discovery",
     "linkchecker", "urlscan", "virustotal", "yahoomailproxy",
@@ -75,11 +81,12 @@ def is_machine(
     ua = (user_agent or "").strip()
     if _GMAIL_PROXY_RE.search(ua):
         return False
-    if not ua or _BOT_RE.search(ua):
+    if ua and _BOT_RE.search(ua):
         return True
     if event_type == "open" and (ua == "Mozilla/5.0" or _ip_in(ip_address, APPLE_PROXY_NETWORKS)):
         return True
-    if event_type == "click" and sent_at is not None and at is not None:
-        if 0 <= (at - sent_at).total_seconds() < SCANNER_WINDOW_SECONDS:
+    window = scanner_window_seconds()
+    if window and event_type == "click" and sent_at is not None and at is not None:
+        if 0 <= (at - sent_at).total_seconds() < window:
             return True
     return False

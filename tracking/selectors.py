@@ -10,14 +10,14 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Func, Max, Min, Q, Sum, Value
+from django.db.models import Aggregate, Count, F, FloatField, Func, Max, Min, Q, Value
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Coalesce, Lower, StrIndex, Substr, TruncHour
+from django.db.models.functions import Lower, StrIndex, Substr, TruncHour
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.selectors import _COUNTERS as METRIC_COUNTERS  # the one definition of CampaignMetrics
-from campaigns.selectors import metrics_from_counters
+from campaigns.selectors import campaign_counters, metrics_from_counters
 
 from .models import EmailTracking
 
@@ -41,7 +41,7 @@ _LAST_EVENT_SQL = "SELECT GREATEST({})".format(", ".join(
 ))
 
 
-def _last_event_at(campaign):
+def last_event_at(*, campaign):
     """The newest event. On PostgreSQL one statement of per-type lookups, each the last
     entry of the (campaign, event_type, created_at) index (a plain MAX would read every
     event of the campaign); elsewhere a MAX."""
@@ -53,22 +53,26 @@ def _last_event_at(campaign):
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:
-    """CampaignStatsResponse. Two queries: one aggregate over the campaign's recipients
-    (status counters, CampaignMetrics counters, totals, send window) and the newest event."""
+    """CampaignStatsResponse. Three small queries, whatever the campaign's size: its
+    trigger-kept counters (one row), the send window (first/last `sent_at` and sends in the
+    last hour, through the (campaign, sent_at) index) and the newest event."""
     now = timezone.now()
-    # Every status but pending and queued is final, so those two counts (and the total) are
-    # all the status counters progress needs.
-    agg = CampaignRecipient.objects.filter(campaign=campaign).aggregate(
-        total=Count("id"),
-        **{f"st_{s}": Count("id", filter=Q(status=s)) for s in (Status.PENDING, Status.QUEUED)},
-        **METRIC_COUNTERS,
-        total_opens=Coalesce(Sum("open_count"), 0),
-        total_clicks=Coalesce(Sum("click_count"), 0),
+    counters = campaign_counters(campaign_ids=[campaign.pk])[campaign.pk]
+    window = CampaignRecipient.objects.filter(campaign=campaign, sent_at__isnull=False).aggregate(
         first_sent=Min("sent_at"),
         last_sent=Max("sent_at"),
         sent_last_hour=Count("id", filter=Q(sent_at__gte=now - timedelta(hours=1))),
     )
-    last_event_at = _last_event_at(campaign)
+    agg = {
+        **window,
+        **{f"st_{s}": counters[f"status_{s}"] for s in Status.values},
+        **{k: counters[k] for k in METRIC_COUNTERS if k in counters},
+        "emails_failed": counters["status_failed"],
+        "total": counters["recipients"],
+        "total_opens": counters["total_opens"],
+        "total_clicks": counters["total_clicks"],
+    }
+    newest_event_at = last_event_at(campaign=campaign)
     metrics = metrics_from_counters({k: agg[k] for k in METRIC_COUNTERS})
     total = agg["total"]
     sent = metrics["emails_sent"]
@@ -121,7 +125,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "progress_percentage": round(100.0 * final / total, 2) if total else 0.0,
         "emails_per_hour": round(emails_per_hour, 2),
         "average_send_time_seconds": round(average_send_time, 3),
-        "last_event_at": last_event_at,
+        "last_event_at": newest_event_at,
     }
 
 

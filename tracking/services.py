@@ -264,7 +264,7 @@ def hit_record(*, token: str, event_type: str, link_id: int | None = None, user_
         )
         params = {
             "token": token, "link_id": link_id, "event_type": event_type, "is_click": is_click,
-            "machine": ua_machine, "window": machine.SCANNER_WINDOW_SECONDS,
+            "machine": ua_machine, "window": machine.scanner_window_seconds(),
             "ua": (user_agent or "")[:2000], "ip": ip_address or None,
         }
         with connection.cursor() as cursor:

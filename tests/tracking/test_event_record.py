@@ -68,7 +68,8 @@ def test_click_after_open_leaves_open_count_alone(sent_recipient, link):
     assert (r.open_count, r.click_count) == (1, 1)
 
 
-def test_scanner_click_seconds_after_sending_is_machine(sent_recipient, link):
+def test_scanner_click_seconds_after_sending_is_machine_when_the_window_is_on(settings, sent_recipient, link):
+    settings.TRACKING_SCANNER_WINDOW_SECONDS = 10
     sent_recipient.sent_at = timezone.now() - timedelta(seconds=2)
     sent_recipient.save()
     event = event_record(recipient=sent_recipient, event_type="click", user_agent=HUMAN_UA, link=link)

@@ -25,13 +25,14 @@ IPHONE_MAIL = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKi
         ("open", IPHONE_MAIL, "17.58.100.2", "GET", timedelta(minutes=1), True),
         ("open", HUMAN_UA, None, "HEAD", timedelta(hours=1), True),
         ("click", HUMAN_UA, None, "HEAD", timedelta(hours=1), True),
-        ("open", "", None, "GET", timedelta(hours=1), True),
+        # an unknown or generic client is not judged a machine: it may act for a person
+        ("open", "", None, "GET", timedelta(hours=1), False),
+        ("open", "python-requests/2.31.0", None, "GET", timedelta(minutes=1), False),
         ("open", "Googlebot/2.1 (+http://www.google.com/bot.html)", None, "GET", timedelta(hours=1), True),
-        ("click", "python-requests/2.31.0", None, "GET", timedelta(hours=1), True),
+        ("click", "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", None, "GET", timedelta(hours=1), True),
         ("click", "Mozilla/5.0 (compatible; Barracuda Sentinel)", None, "GET", timedelta(hours=1), True),
-        # link scanners fetch every link within seconds of delivery
-        ("click", HUMAN_UA, None, "GET", timedelta(seconds=3), True),
-        ("click", HUMAN_UA, None, "GET", timedelta(minutes=2), False),
+        # the scanner time window is off by default: a quick click is a person's
+        ("click", HUMAN_UA, None, "GET", timedelta(seconds=3), False),
         # a person opening right away is a person
         ("open", HUMAN_UA, None, "GET", timedelta(seconds=3), False),
         ("bounce", "", None, "GET", timedelta(seconds=1), False),
@@ -50,3 +51,9 @@ def test_cubot_phone_is_not_a_bot():
 
 def test_malformed_ip_is_not_an_error():
     assert is_machine(event_type="open", user_agent=HUMAN_UA, ip_address="not-an-ip") is False
+
+
+@pytest.mark.parametrize(("after", "expected"), [(timedelta(seconds=3), True), (timedelta(minutes=2), False)])
+def test_with_a_scanner_window_a_click_seconds_after_sending_is_a_machine(settings, after, expected):
+    settings.TRACKING_SCANNER_WINDOW_SECONDS = 10
+    assert is_machine(event_type="click", user_agent=HUMAN_UA, sent_at=SENT, at=SENT + after) is expected

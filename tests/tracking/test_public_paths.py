@@ -198,7 +198,8 @@ def test_sender_skips_an_address_unsubscribed_in_an_earlier_campaign(web, sent_r
     assert mailoutbox == []
 
 
-def test_click_seconds_after_sending_is_a_scanner(web, sent_recipient, link):
+def test_click_seconds_after_sending_is_a_scanner_when_the_window_is_on(settings, web, sent_recipient, link):
+    settings.TRACKING_SCANNER_WINDOW_SECONDS = 10
     from datetime import timedelta
 
     from django.utils import timezone
@@ -208,6 +209,16 @@ def test_click_seconds_after_sending_is_a_scanner(web, sent_recipient, link):
     sent_recipient.refresh_from_db()
     assert (sent_recipient.clicked_at, sent_recipient.click_count, sent_recipient.machine_click_count) == (None, 0, 1)
     assert EmailTracking.objects.get().is_machine is True
+
+
+def test_a_person_clicking_the_moment_the_message_lands_is_counted(web, sent_recipient, link):
+    from django.utils import timezone
+
+    CampaignRecipient.objects.filter(pk=sent_recipient.pk).update(sent_at=timezone.now())
+    assert web.get(f"/t/c/{sent_recipient.token}/{link.pk}").status_code == 302
+    sent_recipient.refresh_from_db()
+    assert (sent_recipient.click_count, sent_recipient.machine_click_count) == (1, 0)
+    assert sent_recipient.clicked_at is not None
 
 
 def test_bot_click_is_a_machine_click_and_still_redirects(sent_recipient, link):
