@@ -146,17 +146,20 @@ def release_expired_leases() -> dict:
 
 
 def stalled_campaign_ids(*, stale_seconds: int | None = None) -> list[int]:
-    """Running campaigns with pending recipients that no sender claimed from for a while:
+    """Running campaigns with pending recipients that no sender is working on (no claim held,
+    nothing sent for a while):
     their task was lost (a worker died on a broker that does not redeliver, or the task
     queue was purged). The janitor queues `send_campaign` for them again."""
     stale = stale_seconds if stale_seconds is not None else _setting("SEND_STALL_SECONDS", 120)
+    # Busy: a sender holds claims, or sent something lately (both answered from indexes).
+    holding = CampaignRecipient.objects.filter(campaign_id=OuterRef("pk"), status=R.QUEUED)
     recent = CampaignRecipient.objects.filter(
-        campaign_id=OuterRef("pk"), claimed_at__gte=timezone.now() - timedelta(seconds=stale)
+        campaign_id=OuterRef("pk"), sent_at__gte=timezone.now() - timedelta(seconds=stale)
     )
     pending = CampaignRecipient.objects.filter(campaign_id=OuterRef("pk"), status=R.PENDING)
     return list(
         Campaign.objects.filter(status=Campaign.Status.RUNNING)
-        .filter(Exists(pending), ~Exists(recent))
+        .filter(Exists(pending), ~Exists(holding), ~Exists(recent))
         .values_list("pk", flat=True)
     )
 
@@ -166,13 +169,11 @@ def finish_if_done(campaign_id) -> str | None:
     when nothing was sent and every recipient failed. Returns the new status or None."""
     from .services import transition
 
+    if CampaignRecipient.objects.filter(campaign_id=campaign_id, status__in=[R.PENDING, R.QUEUED]).exists():
+        return None  # the common answer, from the (campaign, status) index alone
     counts = CampaignRecipient.objects.filter(campaign_id=campaign_id).aggregate(
-        open=Count("pk", filter=Q(status__in=[R.PENDING, R.QUEUED])),
-        failed=Count("pk", filter=Q(status=R.FAILED)),
-        total=Count("pk"),
+        failed=Count("pk", filter=Q(status=R.FAILED)), total=Count("pk"),
     )
-    if counts["open"]:
-        return None
     campaign = Campaign.all_objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING).first()
     if campaign is None:
         return None

@@ -311,7 +311,9 @@ def test_expired_lease_is_released_or_failed_as_interrupted(smtp_settings, smtp_
 def test_stalled_campaigns_are_found_but_busy_ones_are_not():
     stalled = running_campaign(1, prefix="stalled")
     busy = running_campaign(1, prefix="busy")
-    CampaignRecipientFactory(campaign=busy, claimed_at=timezone.now(), status=R.SENT)
+    CampaignRecipientFactory(campaign=busy, sent_at=timezone.now(), status=R.SENT)
+    holding = running_campaign(1, prefix="holding")
+    CampaignRecipientFactory(campaign=holding, status=R.QUEUED, lease_expires_at=timezone.now())
     done = running_campaign(0)
     assert sending.stalled_campaign_ids(stale_seconds=60) == [stalled.pk]
     assert done.pk not in sending.stalled_campaign_ids(stale_seconds=60)
