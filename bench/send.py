@@ -211,7 +211,9 @@ def main():
                 after = ceiling(port, messages)
                 ceil = (before + after) / 2
                 rate = sent / elapsed
-                print(f"{processes} worker process(es): {sent} sent in {elapsed:5.1f} s = {rate:5.0f} msg/s; "
+                label = (f"1 worker process, {processes} threads" if args.pool == "threads"
+                         else f"{processes} worker process(es)")
+                print(f"{label}: {sent} sent in {elapsed:5.1f} s = {rate:5.0f} msg/s; "
                       f"ceiling (raw smtplib, pre-built, 1 connection) {before:.0f}/{after:.0f} msg/s → "
                       f"{100 * rate / ceil:.0f}% of it; load average {os.getloadavg()[0]:.1f}", flush=True)
     finally:

@@ -156,9 +156,9 @@ class Procs:
         self.procs.append(proc)
         return proc
 
-    def worker(self, concurrency=2, name="worker", extra_env=None):
+    def worker(self, concurrency=2, name="worker", extra_env=None, pool="prefork"):
         return self.start(
-            "worker", "--pool=prefork", f"-c{concurrency}", "--loglevel=INFO", "-n", f"{name}{len(self.procs)}@%h",
+            "worker", f"--pool={pool}", f"-c{concurrency}", "--loglevel=INFO", "-n", f"{name}{len(self.procs)}@%h",
             "--without-gossip", "--without-mingle", "--without-heartbeat", name=name, extra_env=extra_env,
         )
 
@@ -166,6 +166,14 @@ class Procs:
         return self.start(
             "beat", "--loglevel=INFO", "-S", "django_celery_beat.schedulers:DatabaseScheduler",
             "--pidfile=", name=name,
+        )
+
+    def wait_ready(self, timeout=60):
+        """Until every started worker logged "ready" (works on every broker)."""
+        workers = [p for p in self.procs if "/worker-" in p.log_path]
+        return wait_until(
+            lambda: all(" ready." in Path(p.log_path).read_text(errors="replace") for p in workers),
+            timeout=timeout, interval=0.2,
         )
 
     @staticmethod
