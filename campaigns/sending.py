@@ -746,13 +746,18 @@ def _send_all(campaign, recipients, messages, remaining, result) -> None:
     ):
         return _send_overlapped(campaign, recipients, messages, remaining, result, transport, by_pk, lease)
     _fast_commits(True)
-    # On PostgreSQL without pacing, "sent" for one message and "start" for the next go to
-    # the server in one round trip (two statements, one execute).
+    # On PostgreSQL without pacing, "sent" for one message and "start" for the next are one
+    # statement, one round trip.
     chain = connection.vendor == "postgresql" and not pacer.active
     prestarted = None
     try:
         for index in range(len(recipients)):
-            out = messages.get(index)
+            try:
+                out = messages.get(index)
+            except RenderFailed:
+                if prestarted:  # started with the previous record, never handed over
+                    _unstart(recipients[index].pk)
+                raise
             if time.monotonic() - renewed > lease / 3:
                 renew_leases(remaining)
                 renewed = time.monotonic()

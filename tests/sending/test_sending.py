@@ -581,3 +581,18 @@ def test_pipelined_render_failure_mid_batch_undoes_the_pending_start(smtp_settin
     rows = dict(CampaignRecipient.objects.filter(campaign=campaign).values_list("email_address", "status"))
     assert rows == {"r0@example.net": R.SENT, "r1@example.net": R.PENDING, "r2@example.net": R.PENDING}
     assert not CampaignRecipient.objects.filter(campaign=campaign, sent_at__isnull=False, status=R.PENDING).exists()
+
+
+def test_render_failure_mid_batch_leaves_no_started_row_behind(smtp_settings, smtp_server):
+    campaign = running_campaign(0)
+    campaign.template.body_html = "<p>{{ lead.first_name }}{% if lead.attributes.boom %}{% include 'x.html' %}{% endif %}</p>"
+    campaign.template.save()
+    for i, boom in enumerate([False, True, False]):
+        CampaignRecipientFactory(campaign=campaign, lead=LeadFactory(email=f"m{i}@example.net", attributes={"boom": boom}))
+    sending.send_batch(campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.FAILED
+    assert smtp_server.addresses() == ["m0@example.net"]
+    rows = dict(CampaignRecipient.objects.filter(campaign=campaign).values_list("email_address", "status"))
+    assert rows == {"m0@example.net": R.SENT, "m1@example.net": R.PENDING, "m2@example.net": R.PENDING}
+    assert not CampaignRecipient.objects.filter(campaign=campaign, sent_at__isnull=False, status=R.PENDING).exists()
