@@ -933,7 +933,7 @@ def _fast_commits(on: bool) -> None:
     (`synchronous_commit = off`). They are visible to every other session at once, which is
     all the exactly-once protocol needs against a dying *worker*; only a crash of the
     database server itself within ~0.6 s could lose the latest marks (docs/sending.md)."""
-    if connection.vendor != "postgresql" or not getattr(settings, "SEND_ASYNC_COMMIT", True):
+    if connection.vendor != "postgresql" or not getattr(settings, "SEND_ASYNC_COMMIT", False):
         return
     with connection.cursor() as cursor:
         cursor.execute("SET synchronous_commit TO OFF" if on else "RESET synchronous_commit")

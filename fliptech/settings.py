@@ -259,8 +259,9 @@ SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 5)
 # A running campaign with pending recipients that nobody claimed from for this long gets
 # its send task queued again by the janitor (a lost task).
 SEND_STALL_SECONDS = env_int("SEND_STALL_SECONDS", 120)
-# PostgreSQL: the sender's per-message commits skip the WAL flush wait (docs/sending.md).
-SEND_ASYNC_COMMIT = env_bool("SEND_ASYNC_COMMIT", True)
+# PostgreSQL: let the sender's per-message commits skip the WAL flush wait (docs/sending.md).
+# Off by default: a database crash must not forget a "sent" mark (that would mean a resend).
+SEND_ASYNC_COMMIT = env_bool("SEND_ASYNC_COMMIT", False)
 # PostgreSQL + SMTP PIPELINING: overlap each message's database round trip with the mail
 # server's (a helper thread with its own connection; docs/sending.md).
 SEND_OVERLAP_DATABASE = env_bool("SEND_OVERLAP_DATABASE", True)
