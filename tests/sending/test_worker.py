@@ -80,7 +80,7 @@ def check_messages(smtp_server, campaign):
     assert len(seen_ids) == smtp_server.count
 
 
-def test_two_workers_send_a_campaign_of_1000_once_each(celery_procs, smtp_server):
+def test_two_workers_send_a_campaign_of_1000_once_each(celery_procs, smtp_server, settings):
     campaign = make_campaign(1000)
     big_batches = {"SEND_BATCH_SIZE": "100"}
     celery_procs.worker(concurrency=1, extra_env=big_batches)
@@ -94,8 +94,9 @@ def test_two_workers_send_a_campaign_of_1000_once_each(celery_procs, smtp_server
     assert len(addresses) == 1000 and len(set(addresses)) == 1000
     assert statuses(campaign) == {R.SENT: 1000}
     check_messages(smtp_server, campaign)
-    # Both workers took part.
-    for proc in celery_procs.procs:
+    # Both workers took part. (Only asserted on Redis: the embedded filesystem broker is
+    # polled once a second by each worker, so one of two idle workers may win every poll.)
+    for proc in celery_procs.procs if settings.CELERY_BROKER_URL.startswith("redis") else []:
         assert re.search(r"Task campaigns\.tasks\.send_campaign\[[^\]]+\] succeeded", Path(proc.log_path).read_text()), (
             celery_procs.logs()
         )
