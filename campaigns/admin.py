@@ -661,19 +661,10 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/campaigns/emailtemplate/preview.html", context)
 
 
-@admin.register(CampaignRecipient)
-class CampaignRecipientAdmin(admin.ModelAdmin):
-    """Recipients are the campaign's history: read-only here. They are added through
-    the API (endpoint 7) and change through sending and tracking."""
+class HistoryAdmin(admin.ModelAdmin):
+    """Rows that record what happened (recipients, links, events): read-only, newest
+    first through the primary key, no full COUNT(*) on big tables."""
 
-    list_display = [
-        "email_address", "campaign", "status", "sent_at", "opened_at", "clicked_at",
-        "open_count", "click_count", "error_message",
-    ]
-    list_filter = [ByCampaignFilter, "status"]
-    search_fields = ["email_address", "first_name", "last_name", "=message_id"]
-    raw_id_fields = ["campaign", "lead"]
-    list_select_related = ["campaign"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 100
@@ -686,20 +677,28 @@ class CampaignRecipientAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(CampaignRecipient)
+class CampaignRecipientAdmin(HistoryAdmin):
+    """Recipients are the campaign's history: read-only here. They are added through
+    the API (endpoint 7) and change through sending and tracking."""
+
+    list_display = [
+        "email_address", "campaign", "status", "sent_at", "opened_at", "clicked_at",
+        "open_count", "click_count", "error_message",
+    ]
+    list_filter = [ByCampaignFilter, "status"]
+    search_fields = ["email_address", "first_name", "last_name", "=message_id"]
+    raw_id_fields = ["campaign", "lead"]
+    list_select_related = ["campaign"]
+
+
 @admin.register(CampaignLink)
-class CampaignLinkAdmin(admin.ModelAdmin):
+class CampaignLinkAdmin(HistoryAdmin):
     list_display = ["url", "campaign", "created_at"]
     list_filter = [ByCampaignFilter]
     search_fields = ["url"]
     raw_id_fields = ["campaign"]
     list_select_related = ["campaign"]
-    show_full_result_count = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.opts.fields]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(Suppression)
