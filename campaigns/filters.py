@@ -44,6 +44,10 @@ class DateOrDateTimeField(forms.Field):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         if timezone.is_naive(moment):
             moment = moment.replace(tzinfo=dt.UTC)
+        try:  # 0001-01-01T00:00+05:00 or 9999-12-31T23:00-05:00 has no UTC datetime
+            moment = moment.astimezone(dt.UTC)
+        except OverflowError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
         return (moment, False)
 
 
@@ -68,6 +72,8 @@ class CreatedToFilter(django_filters.Filter):
         if value is None:
             return qs
         moment, is_date = value
+        if is_date and moment.date() == dt.date.max:
+            return qs  # the whole of 9999-12-31: every date there is (the next day would overflow)
         if is_date:
             return qs.filter(**{f"{self.field_name}__lt": moment + dt.timedelta(days=1)})
         return qs.filter(**{f"{self.field_name}__lte": moment})

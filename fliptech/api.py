@@ -1,6 +1,8 @@
 """API glue shared by every app: the error shape, the list shape, string checks and the
 documented error answers."""
 
+import json
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
 from django.views import defaults
@@ -30,12 +32,29 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     response = drf_exception_handler(exc, context)
-    if response is None or isinstance(exc, ValidationError):
+    if response is None:
+        return response
+    if isinstance(exc, ValidationError):
+        # A message may quote the input ("“\ud800” is not a valid choice."): a lone surrogate
+        # there cannot be encoded as UTF-8, so the answer would fail to render (a 500).
+        response.data = _encodable(response.data)
         return response
     detail = getattr(exc, "detail", None)
     if isinstance(detail, str):
         response.data = {"detail": str(detail), "code": getattr(detail, "code", None) or exc.default_code}
     return response
+
+
+def _encodable(data):
+    """`data` (an error answer) with every lone surrogate in its strings and keys written as
+    a `\\udxxx` escape."""
+    if isinstance(data, str):
+        return data.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(data, dict):
+        return {_encodable(key): _encodable(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_encodable(item) for item in data]
+    return data
 
 
 def page_not_found(request, exception=None):
@@ -56,6 +75,18 @@ def no_line_breaks(value):
     """Refuse CR, LF and other line separators: the value goes into a mail header."""
     if isinstance(value, str) and any(ch in value for ch in "\r\n\x0b\x0c\x85\u2028\u2029"):
         raise ValidationError("Line breaks are not allowed here.", code="line_break")
+
+
+def storable_json(value):
+    """Refuse JSON data that PostgreSQL's jsonb cannot hold: a NUL character or a lone
+    surrogate anywhere in it, keys included."""
+    text = json.dumps(value, ensure_ascii=False)
+    if "\\u0000" in text:
+        raise ValidationError("NUL characters are not allowed.", code="null_characters_not_allowed")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("Invalid Unicode (lone surrogate).", code="surrogate_characters_not_allowed") from None
 
 
 class HeaderCharField(serializers.CharField):

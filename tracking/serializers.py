@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from campaigns.serializers.campaigns import CampaignMetricsSerializer
+from fliptech.api import storable_json
 
 from .models import EmailTracking
 
@@ -11,7 +12,7 @@ class TrackEmailEventRequestSerializer(serializers.Serializer):
     event_type = serializers.CharField(
         required=False, allow_blank=True, help_text="Ignored: the path decides the event type."
     )
-    event_data = serializers.DictField(required=False, default=dict)
+    event_data = serializers.DictField(required=False, default=dict, validators=[storable_json])
     user_agent = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
     ip_address = serializers.IPAddressField(required=False, allow_null=True, default=None)
 
@@ -32,7 +33,7 @@ class TrackClickRequestSerializer(TrackEmailEventRequestSerializer):
 
 class TrackBounceRequestSerializer(TrackEmailEventRequestSerializer):
     event_data = serializers.DictField(
-        required=False, default=dict,
+        required=False, default=dict, validators=[storable_json],
         help_text='`bounce_type`: "hard" (default; suppresses the address) or "soft"; `reason`: text.',
     )
 

@@ -115,6 +115,8 @@ def test_filter_by_created_date_range(api):
         {"date_from": "yesterday"},
         {"date_to": "2025-02-30"},
         {"date_from": "2025-13-01T00:00:00"},
+        {"date_from": "0001-01-01T00:00:00+05:00"},
+        {"date_to": "9999-12-31T23:00:00-05:00"},
         {"search": "a\x00b"},
         {"search": "x" * 1000},
     ],
@@ -124,6 +126,11 @@ def test_bad_filter_value_answers_400(api, params):
     response = api.get(URL, params)
     assert response.status_code == 400
     assert set(params) & set(response.json())
+
+
+def test_date_to_the_last_day_there_is_includes_everything(api):
+    campaign = CampaignFactory()
+    assert ids(api.get(URL, {"date_to": "9999-12-31"})) == [campaign.pk]
 
 
 # --- sorting --------------------------------------------------------------------------

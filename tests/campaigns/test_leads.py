@@ -272,3 +272,10 @@ def test_tag_filter_matches_odd_tags_exactly(api, tag):
     response = api.get(URL, {"tag": tag})
 
     assert ids(response) == [lead.pk]
+
+
+def test_invalid_choice_quoting_a_lone_surrogate_is_a_readable_400(api):
+    response = api.post(URL, rb'{"email": "s@example.com", "status": "x\udfff"}', content_type="application/json")
+    assert response.status_code == 400
+    assert "\\udfff" in response.json()["status"][0]
+    assert not Lead.objects.exists()

@@ -612,3 +612,12 @@ def test_concurrent_upserts_of_the_same_new_leads_into_two_campaigns_do_not_fail
     for campaign in campaigns:
         campaign.refresh_from_db()
         assert campaign.total_recipients == 5000
+
+
+@pytest.mark.parametrize("raw", [b"[" * 5000 + b"]" * 5000, b'{"lead_ids": ' + b"[" * 5000 + b"]" * 5000 + b"}"])
+def test_json_nested_too_deeply_is_400(api, raw):
+    campaign = CampaignFactory()
+    response = api.post(url(campaign), raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+    assert not campaign.recipients.exists()

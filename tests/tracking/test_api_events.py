@@ -130,3 +130,16 @@ def test_soft_deleted_campaigns_recipient_is_404(api, sent_recipient):
     sent_recipient.campaign.deleted_at = timezone.now()
     sent_recipient.campaign.save()
     assert api.post(f"{base(sent_recipient)}/open", {}, format="json").status_code == 404
+
+
+@pytest.mark.parametrize("event", ["open", "click", "bounce"])
+@pytest.mark.parametrize(
+    "raw",
+    [rb'{"event_data": {"a": "\u0000"}}', rb'{"event_data": {"\u0000": 1}}', rb'{"event_data": {"a": ["\ud800"]}}'],
+    ids=["nul-value", "nul-key", "lone-surrogate"],
+)
+def test_event_data_that_jsonb_cannot_hold_is_400_and_changes_nothing(api, sent_recipient, event, raw):
+    response = api.post(f"{base(sent_recipient)}/{event}", raw, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "event_data" in response.json()
+    assert not EmailTracking.objects.exists()
