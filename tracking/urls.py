@@ -7,9 +7,10 @@ from . import views
 
 
 def _guarded(patterns):
-    """Anymail's webhook URLs, each refusing to work outside DEBUG without a secret."""
+    """Anymail's webhook URLs, each refusing to work outside DEBUG without a secret, and
+    answering 4xx, not 500, for a provider not configured or a body it cannot read."""
     return [
-        URLPattern(p.pattern, views.require_webhook_secret(p.callback), p.default_args, p.name)
+        URLPattern(p.pattern, views.require_webhook_secret(views.checked_webhook_view(p.callback)), p.default_args, p.name)
         for p in patterns
     ]
 

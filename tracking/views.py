@@ -8,9 +8,11 @@ import functools
 import ipaddress
 import logging
 
+from anymail.exceptions import AnymailAPIError, AnymailConfigurationError
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError
-from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseNotFound, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -123,6 +125,54 @@ def unsubscribe(request, token):
 
 def webhook_secret_configured() -> bool:
     return bool((getattr(settings, "ANYMAIL", None) or {}).get("WEBHOOK_SECRET"))
+
+
+class WebhookPayloadInvalid(SuspiciousOperation):
+    """A webhook body the provider's parser cannot read: Django answers 400, as it does for
+    anymail's own AnymailWebhookValidationFailure."""
+
+
+# What anymail's parsers raise on a body that is not the provider's shape: invalid JSON or
+# UTF-8 (ValueError), a missing key, a list where an object belongs, an unknown SNS type …
+PAYLOAD_ERRORS = (ValueError, KeyError, IndexError, TypeError, AttributeError, AnymailAPIError)
+
+
+def checked_webhook_view(view):
+    """Anymail's webhook `view` (an as_view() function), answering 404 when its provider is
+    not configured here (anymail raises AnymailConfigurationError, a 500) and 400 when the
+    body cannot be validated or parsed. Only checking and parsing are covered: they happen
+    before anything is recorded, and an error while recording an event stays a 500, which
+    providers take as "retry later"."""
+    base = view.view_class
+
+    class Checked(base):
+        def __init__(self, **kwargs):
+            self.configuration_error = None
+            try:
+                super().__init__(**kwargs)
+            except AnymailConfigurationError as exc:
+                self.configuration_error = exc
+
+        def dispatch(self, request, *args, **kwargs):
+            if self.configuration_error is not None:
+                log.warning("anymail %s webhook called but not configured: %s", base.esp_name, self.configuration_error)
+                return HttpResponseNotFound("This provider's webhook is not configured here.")
+            return super().dispatch(request, *args, **kwargs)
+
+        def run_validators(self, request):
+            try:
+                return super().run_validators(request)
+            except PAYLOAD_ERRORS as exc:
+                raise WebhookPayloadInvalid(f"{base.esp_name} webhook: unreadable request ({exc!r:.200})") from exc
+
+        def parse_events(self, request):
+            try:
+                return super().parse_events(request)
+            except PAYLOAD_ERRORS as exc:
+                raise WebhookPayloadInvalid(f"{base.esp_name} webhook: unreadable payload ({exc!r:.200})") from exc
+
+    Checked.__name__ = Checked.__qualname__ = base.__name__
+    return Checked.as_view(**view.view_initkwargs)
 
 
 def require_webhook_secret(view):

@@ -340,3 +340,31 @@ def test_webhooks_work_without_secret_in_debug(settings, sent_recipient):
     response = post_mailgun(mailgun(mailgun_event("delivered", sent_recipient)))
     assert response.status_code == 200
     assert EmailTracking.objects.get().event_type == "delivered"
+
+
+# --- Bodies that are not the provider's shape: 400, never a 500 -------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/anymail/postmark/tracking/", b"{"),
+        ("/anymail/postmark/tracking/", b"\xff\xfe"),
+        ("/anymail/postmark/tracking/", b"[]"),
+        ("/anymail/sendgrid/tracking/", b"[{}]"),
+        ("/anymail/sparkpost/tracking/", b"1"),
+        ("/anymail/amazon_ses/tracking/", b'{"Type": "Notification", "Message": "x"}'),
+    ],
+    ids=["invalid-json", "invalid-utf8", "list", "sendgrid-empty-event", "sparkpost-number", "ses-unknown-type"],
+)
+def test_unreadable_webhook_body_is_400_and_records_nothing(sent_recipient, path, body):
+    response = Client().post(path, data=body, content_type="application/json", **auth())
+    assert response.status_code == 400
+    assert not EmailTracking.objects.exists()
+
+
+def test_webhook_of_a_provider_not_configured_here_is_404(settings, sent_recipient):
+    settings.ANYMAIL = {"WEBHOOK_SECRET": SECRET}  # no MAILGUN_WEBHOOK_SIGNING_KEY
+    response = post_mailgun(mailgun(mailgun_event("delivered", sent_recipient)), **auth())
+    assert response.status_code == 404
+    assert not EmailTracking.objects.exists()
