@@ -35,3 +35,15 @@ def test_campaign_endpoints_document_their_error_answers(tmp_path):
     list_params = {p["name"] for p in paths["/api/v1/campaigns/"]["get"]["parameters"]}
     assert {"status", "template_id", "search", "date_from", "date_to",
             "page", "page_size", "sort_by", "sort_order"} <= list_params
+
+
+def test_campaign_without_reply_to_matches_its_documented_shape(tmp_path, api):
+    import jsonschema
+
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--file", str(out))
+    properties = yaml.safe_load(out.read_text())["components"]["schemas"]["CampaignResponse"]["properties"]
+    body = api.post("/api/v1/campaigns", {"name": "No reply-to"}, format="json").json()
+    assert body["reply_to"] == ""
+    for name in ["reply_to", "from_email"]:
+        jsonschema.validate(body[name], properties[name], format_checker=jsonschema.FormatChecker())

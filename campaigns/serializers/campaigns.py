@@ -123,6 +123,11 @@ class CampaignResponseSerializer(serializers.ModelSerializer):
     deleted)."""
 
     template_id = serializers.IntegerField(allow_null=True, read_only=True)
+    # Not an EmailField: empty (replies go to From) is not an email address, and the schema
+    # would say `format: email`.
+    reply_to = serializers.CharField(
+        read_only=True, help_text="The Reply-To address, or empty: replies go to From."
+    )
     created_by = serializers.SerializerMethodField()
     metrics = serializers.SerializerMethodField()
 
