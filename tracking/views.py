@@ -145,6 +145,10 @@ def checked_webhook_view(view):
     providers take as "retry later"."""
     base = view.view_class
 
+    def not_configured(exc):
+        log.warning("anymail %s webhook called but not configured: %s", base.esp_name, exc)
+        return HttpResponseNotFound("This provider's webhook is not configured here.")
+
     class Checked(base):
         def __init__(self, **kwargs):
             self.configuration_error = None
@@ -155,20 +159,24 @@ def checked_webhook_view(view):
 
         def dispatch(self, request, *args, **kwargs):
             if self.configuration_error is not None:
-                log.warning("anymail %s webhook called but not configured: %s", base.esp_name, self.configuration_error)
-                return HttpResponseNotFound("This provider's webhook is not configured here.")
+                return not_configured(self.configuration_error)
             return super().dispatch(request, *args, **kwargs)
 
         def run_validators(self, request):
             try:
                 return super().run_validators(request)
+            except AnymailConfigurationError as exc:  # e.g. Mandrill checks its key only here
+                log.warning("anymail %s webhook called but not configured: %s", base.esp_name, exc)
+                raise Http404("This provider's webhook is not configured here.") from exc
             except PAYLOAD_ERRORS as exc:
                 raise WebhookPayloadInvalid(f"{base.esp_name} webhook: unreadable request ({exc!r:.200})") from exc
 
         def parse_events(self, request):
             try:
                 return super().parse_events(request)
-            except PAYLOAD_ERRORS as exc:
+            # A configuration error here is a payload of another kind of webhook (Postmark
+            # says "you set the Bounce webhook to the inbound URL"): the body is wrong.
+            except (*PAYLOAD_ERRORS, AnymailConfigurationError) as exc:
                 raise WebhookPayloadInvalid(f"{base.esp_name} webhook: unreadable payload ({exc!r:.200})") from exc
 
     Checked.__name__ = Checked.__qualname__ = base.__name__

@@ -368,3 +368,17 @@ def test_webhook_of_a_provider_not_configured_here_is_404(settings, sent_recipie
     response = post_mailgun(mailgun(mailgun_event("delivered", sent_recipient)), **auth())
     assert response.status_code == 404
     assert not EmailTracking.objects.exists()
+
+
+def test_webhook_of_a_provider_that_checks_its_key_late_is_404_when_not_configured(sent_recipient):
+    # Mandrill looks for its webhook key only when a POST is validated.
+    response = Client().post("/anymail/mandrill/tracking/", data={"mandrill_events": "[]"}, **auth())
+    assert response.status_code == 404
+
+
+def test_payload_of_another_kind_of_webhook_is_400(sent_recipient):
+    # Postmark's own check: a bounce event posted to the inbound URL.
+    response = Client().post(
+        "/anymail/postmark/inbound/", data=b'{"RecordType": "Bounce"}', content_type="application/json", **auth()
+    )
+    assert response.status_code == 400
