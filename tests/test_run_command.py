@@ -167,10 +167,19 @@ def test_production_mode_refuses_an_insecure_secret_key(tmp_path, secret):
 def test_production_mode_starts_with_a_proper_secret_key(tmp_path):
     code = "from django.conf import settings; print(settings.DEBUG, settings.SESSION_COOKIE_SECURE)"
 
-    result = django_setup(tmp_path, code, DEBUG="0", SECRET_KEY=GOOD_KEY)
+    result = django_setup(tmp_path, code, DEBUG="0", SECRET_KEY=GOOD_KEY, SITE_URL="https://mail.example.com")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True"]
+
+
+def test_production_mode_over_plain_http_keeps_cookies_usable(tmp_path):
+    code = "from django.conf import settings; print(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)"
+
+    result = django_setup(tmp_path, code, DEBUG="0", SECRET_KEY=GOOD_KEY, SITE_URL="http://10.0.0.5:8000")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
 
 
 def test_email_and_service_urls_come_from_the_environment(tmp_path):
