@@ -106,7 +106,8 @@ class IdRelatedField(serializers.PrimaryKeyRelatedField):
 
     def to_internal_value(self, data):
         if isinstance(data, str) and data.isascii() and data.isdigit():
-            data = int(data)
+            # Past 19 digits it is out of range anyway; int() of 4,300+ digits raises ValueError.
+            data = int(data) if len(data) <= 19 else self.MAX_ID + 1
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("incorrect_type", data_type=type(data).__name__)
         if not 1 <= data <= self.MAX_ID:

@@ -277,7 +277,8 @@ def test_send_test_without_lead_uses_sample_data(api, send_test_email, django_ca
     [({}, "test_email"), ({"test_email": "not an address"}, "test_email"),
      ({"test_email": "a@example.com\r\nBcc: b@example.com"}, "test_email"),
      ({"test_email": "a@example.com", "lead_id": 987654}, "lead_id"),
-     ({"test_email": "a@example.com", "lead_id": "x"}, "lead_id")],
+     ({"test_email": "a@example.com", "lead_id": "x"}, "lead_id"),
+     ({"test_email": "a@example.com", "lead_id": "1" * 5000}, "lead_id")],
 )
 def test_send_test_with_invalid_body_answers_400(api, send_test_email, body, field):
     campaign = ready()

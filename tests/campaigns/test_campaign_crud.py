@@ -102,6 +102,7 @@ def test_create_takes_naive_scheduled_at_as_utc(api):
         ({"name": "ok", "description": "nul\x00"}, "description"),
         ({"name": "ok", "template_id": 999999}, "template_id"),
         ({"name": "ok", "template_id": 99999999999999999999999}, "template_id"),
+        ({"name": "ok", "template_id": "1" * 5000}, "template_id"),
         ({"name": "ok", "template_id": "abc"}, "template_id"),
         ({"name": "ok", "template_id": True}, "template_id"),
         ({"name": "ok", "scheduled_at": "2001-01-01T00:00:00Z"}, "scheduled_at"),
