@@ -123,8 +123,10 @@ class CampaignResponseSerializer(serializers.ModelSerializer):
     deleted)."""
 
     template_id = serializers.IntegerField(allow_null=True, read_only=True)
-    # Not an EmailField: empty (replies go to From) is not an email address, and the schema
-    # would say `format: email`.
+    # Not EmailFields: empty is not an email address, and the schema would say `format: email`.
+    from_email = serializers.CharField(
+        read_only=True, help_text="The From address, or empty: DEFAULT_FROM_EMAIL's address."
+    )
     reply_to = serializers.CharField(
         read_only=True, help_text="The Reply-To address, or empty: replies go to From."
     )
