@@ -2,10 +2,17 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+
+class SwaggerView(SpectacularSwaggerView):
+    # OPTIONS would send DRF's metadata through the page's HTML renderer, which has no
+    # template for it (a 500); the page is for GET only.
+    http_method_names = ["get", "head"]
+
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/docs/", SwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include("tracking.api_urls")),
     path("api/v1/", include("campaigns.urls")),
     path("", include("tracking.urls")),

@@ -50,3 +50,13 @@ def test_campaign_without_from_or_reply_to_matches_its_documented_shape(tmp_path
     assert (body["from_email"], body["reply_to"]) == ("", "")
     for name in ["reply_to", "from_email"]:
         jsonschema.validate(body[name], properties[name], format_checker=jsonschema.FormatChecker())
+
+
+@pytest.mark.parametrize("method", ["options", "post", "delete"])
+def test_docs_page_answers_other_methods_with_405(api, method):
+    response = getattr(api, method)("/api/docs/")
+    assert response.status_code == 405
+
+
+def test_docs_page_still_renders(api):
+    assert api.get("/api/docs/").status_code == 200
