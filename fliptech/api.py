@@ -4,6 +4,7 @@ documented error answers."""
 import json
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse
@@ -23,6 +24,15 @@ class BadRequest(exceptions.APIException):
     default_code = "bad_request"
 
 
+class RequestTooLarge(exceptions.APIException):
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE (Django raises RequestDataTooBig, which it
+    would answer with its HTML 400 page)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is over its size limit."
+    default_code = "request_too_large"
+
+
 def exception_handler(exc, context):
     """Validation errors keep DRF's `{"field": [...]}`; every other error is
     `{"detail": "human sentence", "code": "machine_code"}`."""
@@ -31,6 +41,10 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
+    elif isinstance(exc, TooManyFieldsSent):
+        exc = BadRequest("The form has too many fields.", code="too_many_fields")
     response = drf_exception_handler(exc, context)
     if response is None:
         return response

@@ -371,3 +371,22 @@ def test_delete_running_campaign_answers_409_and_keeps_it(api):
     assert response.json()["code"] == "invalid_state"
     campaign.refresh_from_db()
     assert campaign.deleted_at is None and campaign.status == "running"
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
+def test_body_over_the_size_limit_answers_413_in_the_api_shape(api, settings, content_type):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = '{"name": "%s"}' % ("x" * 2000) if content_type == "application/json" else "name=" + "x" * 2000
+    response = api.generic("POST", URL, body, content_type=content_type)
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is over its size limit.", "code": "request_too_large"}
+    assert not Campaign.objects.exists()
+
+
+def test_form_with_too_many_fields_answers_400_in_the_api_shape(api, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    body = "&".join(f"f{i}=x" for i in range(20))
+    response = api.generic("POST", URL, body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert response.json()["code"] == "too_many_fields"
+    assert not Campaign.objects.exists()
