@@ -62,13 +62,17 @@ def campaign_counters(*, campaign_ids) -> dict:
     return {pk: found.get(pk, dict.fromkeys(fields, 0)) for pk in campaign_ids}
 
 
+def metrics_from_counter_row(counters: dict) -> dict:
+    """CampaignMetrics from one campaign's `campaign_counters` dict."""
+    return metrics_from_counters(
+        {**{k: counters[k] for k in EMPTY_COUNTERS if k in counters}, "emails_failed": counters["status_failed"]}
+    )
+
+
 def campaign_metrics(*, campaign_ids) -> dict:
     """{campaign pk: CampaignMetrics dict} for every id given, in one query: a row per
     campaign, however many recipients it has."""
-    return {
-        pk: metrics_from_counters({**{k: c[k] for k in EMPTY_COUNTERS if k in c}, "emails_failed": c["status_failed"]})
-        for pk, c in campaign_counters(campaign_ids=campaign_ids).items()
-    }
+    return {pk: metrics_from_counter_row(c) for pk, c in campaign_counters(campaign_ids=campaign_ids).items()}
 
 
 def campaign_get(*, key, queryset=None) -> Campaign:

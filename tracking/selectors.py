@@ -16,8 +16,7 @@ from django.db.models.functions import Lower, StrIndex, Substr, TruncHour
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRecipient
-from campaigns.selectors import _COUNTERS as METRIC_COUNTERS  # the one definition of CampaignMetrics
-from campaigns.selectors import campaign_counters, metrics_from_counters
+from campaigns.selectors import campaign_counters, metrics_from_counter_row
 
 from .models import EmailTracking
 
@@ -62,23 +61,15 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     window = CampaignRecipient.objects.filter(campaign=campaign, sent_at__isnull=False).aggregate(
         first_sent=Min("sent_at"), last_sent=Max("sent_at"),
     )
-    agg = {
-        **window,
-        **{f"st_{s}": counters[f"status_{s}"] for s in Status.values},
-        **{k: counters[k] for k in METRIC_COUNTERS if k in counters},
-        "emails_failed": counters["status_failed"],
-        "total": counters["recipients"],
-        "total_opens": counters["total_opens"],
-        "total_clicks": counters["total_clicks"],
-    }
     newest_event_at = last_event_at(campaign=campaign)
-    metrics = metrics_from_counters({k: agg[k] for k in METRIC_COUNTERS})
-    total = agg["total"]
+    metrics = metrics_from_counter_row(counters)
+    total = counters["recipients"]
     sent = metrics["emails_sent"]
-    remaining = agg[f"st_{Status.PENDING}"] + agg[f"st_{Status.QUEUED}"]
+    pending, queued = counters["status_pending"], counters["status_queued"]
+    remaining = pending + queued
     final = total - remaining
 
-    first, last = agg["first_sent"], agg["last_sent"]
+    first, last = window["first_sent"], window["last_sent"]
     running = campaign.status == Campaign.Status.RUNNING
     emails_per_hour = 0.0
     if running and first:
@@ -102,8 +93,8 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "campaign_name": campaign.name,
         "status": campaign.status,
         "total_recipients": total,
-        "pending": agg[f"st_{Status.PENDING}"],
-        "queued": agg[f"st_{Status.QUEUED}"],
+        "pending": pending,
+        "queued": queued,
         "sent": sent,
         "failed": metrics["emails_failed"],
         "bounced": metrics["emails_bounced"],
@@ -112,8 +103,8 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "replied": metrics["emails_replied"],
         "unsubscribed": metrics["emails_unsubscribed"],
         "complained": metrics["emails_complained"],
-        "total_opens": agg["total_opens"],
-        "total_clicks": agg["total_clicks"],
+        "total_opens": counters["total_opens"],
+        "total_clicks": counters["total_clicks"],
         "metrics": metrics,
         "scheduled_at": campaign.scheduled_at,
         "started_at": campaign.started_at,
