@@ -383,10 +383,6 @@ def html_to_text(body_html: str) -> str:
     return parser.text()
 
 
-def unescape_attr(value: str) -> str:
-    return html.unescape(value)
-
-
 # --- Instrumenting ---------------------------------------------------------------------------
 #
 # Tracking is written into the template *source* once per campaign where it can be: every

@@ -29,10 +29,6 @@ UA_DISTINCT_LIMIT = 1000
 MIN_PACE_WINDOW = timedelta(minutes=1)
 
 
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 _LAST_EVENT_SQL = "SELECT GREATEST({})".format(", ".join(
     f"(SELECT created_at FROM {EmailTracking._meta.db_table} WHERE campaign_id = %(c)s "
     f"AND event_type = '{kind}' ORDER BY created_at DESC LIMIT 1)"
