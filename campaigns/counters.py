@@ -1,18 +1,23 @@
 """The triggers that keep `CampaignCounters` equal to aggregates over the recipient table.
 
-Each counter is the SUM over a campaign's recipient rows of one SQL expression below. On
-PostgreSQL three statement-level triggers (insert, update, delete) aggregate the statement's
-transition tables by campaign and apply the difference with one upsert per campaign and
-statement, so a 100,000-row INSERT … SELECT costs one counter write, and the counter row is
-locked only after the statement has locked its recipient rows (no lock-order inversion with
-single-row updates). On SQLite, row-level triggers do the same (one writer at a time there).
+Each counter is the SUM over a campaign's recipient rows of one SQL expression below, and a
+campaign's counters are the SUM over its counter rows (shards). On PostgreSQL three
+statement-level triggers (insert, update, delete) aggregate the statement's transition
+tables by campaign and apply the difference with one upsert per campaign and statement, into
+a shard picked at random, so a 100,000-row INSERT … SELECT costs one counter write, two
+concurrent tracking hits almost never wait for each other's commit on the same counter row,
+and a counter row is locked only after the statement has locked its recipient rows (no
+lock-order inversion with single-row updates). On SQLite, row-level triggers do the same
+into shard 0 (one writer at a time there).
 
-A delete only adjusts an existing counter row, never creates one: when Django deletes a
-campaign it may delete the counter row before the recipients.
+A delete only adjusts an existing counter row (the campaign's lowest shard), never creates
+one: when Django deletes a campaign it may delete the counter rows before the recipients.
 """
+
 
 RECIPIENT_TABLE = "campaigns_campaignrecipient"
 COUNTER_TABLE = "campaigns_campaigncounters"
+SHARDS = 16  # counter rows per campaign at most (PostgreSQL)
 
 
 def _flag(condition):
@@ -54,10 +59,15 @@ def _nonzero():
 
 def _pg_upsert(source):
     return (
-        f"INSERT INTO {COUNTER_TABLE} (campaign_id, {_COLUMNS}) "
-        f"SELECT campaign_id, {_sums()} FROM ({source}) d GROUP BY campaign_id HAVING {_nonzero()} "
-        f"ON CONFLICT (campaign_id) DO UPDATE SET {_ADD_EXCLUDED}"
+        f"INSERT INTO {COUNTER_TABLE} (campaign_id, shard, {_COLUMNS}) "
+        f"SELECT campaign_id, floor(random() * {SHARDS})::int, {_sums()} FROM ({source}) d "
+        f"GROUP BY campaign_id HAVING {_nonzero()} "
+        f"ON CONFLICT (campaign_id, shard) DO UPDATE SET {_ADD_EXCLUDED}"
     )
+
+
+def _lowest_shard(campaign):
+    return f"(SELECT MIN(s.shard) FROM {COUNTER_TABLE} s WHERE s.campaign_id = {campaign})"
 
 
 def _pg_function(name, body):
@@ -75,7 +85,8 @@ def postgresql_sql():
         + ", ".join(f"{col} = c.{col} + d.{col}" for col in COUNTERS)
         + " FROM (SELECT campaign_id, "
         + ", ".join(f"SUM({col}) AS {col}" for col in COUNTERS)
-        + f" FROM ({deleted}) x GROUP BY campaign_id) d WHERE c.campaign_id = d.campaign_id"
+        + f" FROM ({deleted}) x GROUP BY campaign_id) d "
+        + f"WHERE c.campaign_id = d.campaign_id AND c.shard = {_lowest_shard('d.campaign_id')}"
     )
     statements = [
         _pg_function("recipient_counters_ins", _pg_upsert(inserted)),
@@ -112,8 +123,8 @@ def _sqlite_values(new=None, old=None):
 def sqlite_sql():
     def upsert(values, campaign):
         return (
-            f"INSERT INTO {COUNTER_TABLE} (campaign_id, {_COLUMNS}) VALUES ({campaign}, {', '.join(values)}) "
-            f"ON CONFLICT (campaign_id) DO UPDATE SET {_ADD_EXCLUDED};"
+            f"INSERT INTO {COUNTER_TABLE} (campaign_id, shard, {_COLUMNS}) VALUES ({campaign}, 0, {', '.join(values)}) "
+            f"ON CONFLICT (campaign_id, shard) DO UPDATE SET {_ADD_EXCLUDED};"
         )
 
     update_values = _sqlite_values("NEW", "OLD")
@@ -127,7 +138,8 @@ def sqlite_sql():
         f"CREATE TRIGGER recipient_counters_upd AFTER UPDATE ON {RECIPIENT_TABLE} FOR EACH ROW "
         f"WHEN {changed} BEGIN {upsert(update_values, 'NEW.campaign_id')} END",
         f"CREATE TRIGGER recipient_counters_del AFTER DELETE ON {RECIPIENT_TABLE} FOR EACH ROW BEGIN "
-        f"UPDATE {COUNTER_TABLE} SET {delete_set} WHERE campaign_id = OLD.campaign_id; END",
+        f"UPDATE {COUNTER_TABLE} SET {delete_set} "
+        f"WHERE campaign_id = OLD.campaign_id AND shard = {_lowest_shard('OLD.campaign_id')}; END",
     ]
 
 
@@ -138,14 +150,14 @@ def sqlite_reverse_sql():
 def backfill_sql():
     """Counters for recipients that existed before the triggers."""
     return (
-        f"INSERT INTO {COUNTER_TABLE} (campaign_id, {_COLUMNS}) "
-        f"SELECT r.campaign_id, {', '.join(f'SUM({e})' for e in COUNTERS.values())} "
+        f"INSERT INTO {COUNTER_TABLE} (campaign_id, shard, {_COLUMNS}) "
+        f"SELECT r.campaign_id, 0, {', '.join(f'SUM({e})' for e in COUNTERS.values())} "
         f"FROM {RECIPIENT_TABLE} r GROUP BY r.campaign_id"
     )
 
 
 def install(schema_editor):
-    """Backfill the counters, then create the triggers (migration 0004)."""
+    """Backfill the counters, then create the triggers (migration 0007)."""
     schema_editor.execute(backfill_sql(), params=None)
     install_triggers(schema_editor.connection)
 

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 
+from . import counters
+
 
 def new_campaign_id():
     return "camp_" + secrets.token_hex(6)
@@ -240,15 +242,21 @@ class CampaignRecipient(TimestampedModel):
 class CampaignCounters(models.Model):
     """Running totals of a campaign's recipient rows, kept by database triggers.
 
-    Every insert, update and delete on the recipient table adjusts this row in the same
-    transaction (see `campaigns/counters.py` and migration 0004), whichever code path made
-    the change — sender, tracking, admin or a raw UPDATE — so the counters are exact and
-    reading a campaign's metrics costs one row, not a scan of its recipients.
+    Every insert, update and delete on the recipient table adjusts these rows in the same
+    transaction (see `campaigns/counters.py`), whichever code path made the change — sender,
+    tracking, admin or a raw UPDATE — so the counters are exact and reading a campaign's
+    metrics costs a few rows, not a scan of its recipients.
+
+    A campaign's counters are spread over up to `SHARDS` rows: each statement adds its
+    difference to a row picked at random, so concurrent writers (tracking hits, senders)
+    do not queue on one row lock until the other commits. A campaign's figure is the SUM
+    over its rows; one row alone means nothing and may be negative.
     """
 
-    campaign = models.OneToOneField(
-        Campaign, primary_key=True, on_delete=models.CASCADE, related_name="counters"
-    )
+    SHARDS = counters.SHARDS
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="counters", db_index=False)
+    shard = models.PositiveSmallIntegerField(default=0)
     recipients = models.BigIntegerField(default=0)
     status_pending = models.BigIntegerField(default=0)
     status_queued = models.BigIntegerField(default=0)
@@ -270,9 +278,10 @@ class CampaignCounters(models.Model):
 
     class Meta:
         verbose_name_plural = "campaign counters"
+        constraints = [models.UniqueConstraint(fields=["campaign", "shard"], name="counters_campaign_shard_unique")]
 
     def __str__(self):
-        return f"counters of {self.campaign_id}"
+        return f"counters of {self.campaign_id} (shard {self.shard})"
 
 
 class CampaignLink(models.Model):

@@ -29,6 +29,8 @@ _COUNTERS = {
 
 EMPTY_COUNTERS = {name: 0 for name in _COUNTERS}
 
+COUNTER_FIELDS = [f.name for f in CampaignCounters._meta.concrete_fields if f.name not in ("id", "campaign", "shard")]
+
 
 def rate(numerator: int, denominator: int) -> float:
     """A percentage 0–100 rounded to 2 places; 0 when the denominator is 0."""
@@ -54,12 +56,17 @@ def metrics_from_counters(counters: dict) -> dict:
 
 
 def campaign_counters(*, campaign_ids) -> dict:
-    """{campaign pk: its CampaignCounters as a dict (zeros when it has no recipients yet)}
-    in one query. The triggers of `campaigns.counters` keep them exact."""
-    fields = [f.name for f in CampaignCounters._meta.concrete_fields if f.name != "campaign"]
-    rows = CampaignCounters.objects.filter(campaign_id__in=list(campaign_ids)).values("campaign_id", *fields)
+    """{campaign pk: its counters as a dict (zeros when it has no recipients yet)} in one
+    query: the sum over each campaign's counter rows, which the triggers of
+    `campaigns.counters` keep exact."""
+    rows = (
+        CampaignCounters.objects.filter(campaign_id__in=list(campaign_ids))
+        .values("campaign_id")
+        .annotate(**{f: Sum(f) for f in COUNTER_FIELDS})
+        .order_by()
+    )
     found = {row.pop("campaign_id"): row for row in rows}
-    return {pk: found.get(pk, dict.fromkeys(fields, 0)) for pk in campaign_ids}
+    return {pk: found.get(pk, dict.fromkeys(COUNTER_FIELDS, 0)) for pk in campaign_ids}
 
 
 def metrics_from_counter_row(counters: dict) -> dict:

@@ -1,9 +1,10 @@
 """A WSGI shortcut for the two hottest URLs: the open pixel and the click redirect.
 
 Every message opened fetches the pixel, so it is served without Django's middleware stack
-and URL resolver: `wrap(application)` answers ``GET|HEAD /t/o/<token>.gif`` and
-``GET|HEAD /t/c/<token>/<link>`` by calling the very same views (`tracking.views`)
-with a bare `WSGIRequest`, and passes every other request to Django untouched.
+and URL resolver: `wrap(application)` answers ``GET|HEAD /t/o/<token>.gif`` with the
+view's own recording function and GIF (no request or response object at all), and
+``GET|HEAD /t/c/<token>/<link>`` by calling the click view with a bare `WSGIRequest`; every
+other request goes to Django untouched.
 
 What is skipped for these two paths, and why that is fine: sessions, auth, CSRF, messages
 (they set and read no cookies), CORS, clickjacking headers (a GIF and a redirect), and
@@ -42,6 +43,22 @@ def _release_connections():
             conn.close()
 
 
+PIXEL_HEADERS = [
+    ("Content-Type", "image/gif"), ("Content-Length", str(len(views.PIXEL))), ("Cache-Control", "no-store, private"),
+]
+
+
+def _pixel(environ, start_response, token):
+    """The open pixel without a Django request or response: the same `views.record_open`
+    and the same GIF and headers as `views.open_pixel`."""
+    try:
+        views.record_open(token, views.hit_of(environ))
+    finally:
+        _release_connections()
+    start_response("200 OK", list(PIXEL_HEADERS))
+    return [] if environ["REQUEST_METHOD"] == "HEAD" else [views.PIXEL]
+
+
 def _serve(view, environ, start_response, **kwargs):
     request = WSGIRequest(environ)
     try:
@@ -64,7 +81,7 @@ def wrap(application):
             if path.startswith("/t/o/"):
                 match = PIXEL_RE.match(path)
                 if match:
-                    return _serve(views.open_pixel, environ, start_response, token=match["token"])
+                    return _pixel(environ, start_response, match["token"])
             elif path.startswith("/t/c/"):
                 match = CLICK_RE.match(path)
                 if match:

@@ -22,6 +22,7 @@ Rules (see docs/tracking.md for the reasoning), applied in order:
    is never judged by time: the proxy rules catch the prefetchers.)
 """
 
+import functools
 import ipaddress
 import re
 from datetime import datetime
@@ -49,6 +50,17 @@ _BOT_RE = re.compile(
     "|".join([r"(?<!cu)bot"] + [re.escape(m) for m in BOT_UA_MARKERS]), re.IGNORECASE
 )
 _GMAIL_PROXY_RE = re.compile(r"GoogleImageProxy|ggpht\.com", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ua_verdict(ua: str) -> bool | None:
+    """False for Gmail's image proxy (a person), True for a bot or scanner, None otherwise.
+    Cached: the same few thousand user agents make almost all the hits."""
+    if _GMAIL_PROXY_RE.search(ua):
+        return False
+    if ua and _BOT_RE.search(ua):
+        return True
+    return None
 
 
 def _ip_in(ip: str | None, networks) -> bool:
@@ -79,10 +91,9 @@ def is_machine(
     if method.upper() == "HEAD":
         return True
     ua = (user_agent or "").strip()
-    if _GMAIL_PROXY_RE.search(ua):
-        return False
-    if ua and _BOT_RE.search(ua):
-        return True
+    verdict = _ua_verdict(ua)
+    if verdict is not None:
+        return verdict
     if event_type == "open" and (ua == "Mozilla/5.0" or _ip_in(ip_address, APPLE_PROXY_NETWORKS)):
         return True
     window = scanner_window_seconds()

@@ -24,17 +24,27 @@ class EmailTracking(models.Model):
     campaign_recipient = models.ForeignKey(
         CampaignRecipient, on_delete=models.CASCADE, related_name="events", db_index=False
     )
-    # Denormalised from the recipient so campaign analytics need no join.
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events", db_index=False)
+    # Denormalised from the recipient so campaign analytics need no join. The campaign and
+    # link are not enforced by the database (db_constraint=False): every insert takes them
+    # from the recipient row and from the campaign's own links (`services`), which the
+    # recipient's enforced key already ties together, and a database-checked key here would
+    # make every tracking hit lock the campaign's (and link's) row against its neighbours'.
+    # Deletes still cascade / set null through Django, and campaigns are soft-deleted.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="events", db_index=False, db_constraint=False
+    )
     event_type = models.CharField(max_length=20, choices=EventType.choices)
     event_data = models.JSONField(default=dict, blank=True)
     user_agent = models.TextField(blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     url = models.TextField(blank=True)
-    link = models.ForeignKey(CampaignLink, null=True, blank=True, on_delete=models.SET_NULL)
+    link = models.ForeignKey(
+        CampaignLink, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False, db_index=False
+    )
     is_machine = models.BooleanField(default=False)
     # A provider's own event id: a replayed webhook finds it taken and changes nothing.
-    # Unique through Meta.constraints (no LIKE index beside it on PostgreSQL).
+    # Unique through Meta.constraints (no LIKE index beside it on PostgreSQL), over the
+    # rows that have one: pixel and click hits add no entry to that index.
     provider_event_id = models.CharField(max_length=255, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -42,11 +52,16 @@ class EmailTracking(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             status_check("event_type_valid", "event_type", EventType.choices),
-            models.UniqueConstraint(fields=["provider_event_id"], name="event_provider_event_id_unique"),
+            models.UniqueConstraint(
+                fields=["provider_event_id"], condition=models.Q(provider_event_id__isnull=False),
+                name="event_provider_event_id_unique",
+            ),
         ]
         indexes = [
             models.Index(fields=["campaign_recipient", "created_at"], name="event_recipient_time"),
             models.Index(fields=["campaign", "event_type", "created_at"], name="event_campaign_type_time"),
+            # For Django's SET_NULL when a link is deleted; opens have no link, so no entry.
+            models.Index(fields=["link"], condition=models.Q(link__isnull=False), name="event_link"),
         ]
 
     def __str__(self):

@@ -21,6 +21,7 @@ sender will fail a suppressed pending recipient with "suppressed: <reason>".
 
 import logging
 
+import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
@@ -205,6 +206,8 @@ def resubscribe(*, recipient: CampaignRecipient) -> bool:
 
 # --- The hot path: pixel and click hits -----------------------------------------------------
 
+_ONLY_WHEN_ASKED = 2**31 - 1
+
 _HIT_SQL = """
 WITH m AS (
     SELECT r.id, r.campaign_id, r.sent_at, {link_cols},
@@ -267,8 +270,18 @@ def hit_record(*, token: str, event_type: str, link_id: int | None = None, user_
             "machine": ua_machine, "window": machine.scanner_window_seconds(),
             "ua": (user_agent or "")[:2000], "ip": ip_address or None,
         }
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+        # A server-side prepared statement: planning this statement costs more than running
+        # it, so each connection plans it once. Django's cursors bind on the client and never
+        # prepare, and Django turns psycopg's automatic preparing off (prepare_threshold=None,
+        # for transaction poolers); a threshold no query reaches keeps it off for everything
+        # but this explicit prepare=True. Errors still go through Django's wrapper, so a
+        # broken connection is flagged and replaced as usual.
+        connection.ensure_connection()
+        raw = connection.connection
+        if raw.prepare_threshold is None:
+            raw.prepare_threshold = _ONLY_WHEN_ASKED
+        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+            cursor.execute(sql, params, prepare=True)
             row = cursor.fetchone()
         return (row is not None, row[0] if row else "")
     recipient = CampaignRecipient.objects.filter(token=token).first()

@@ -39,19 +39,35 @@ def client_ip(request) -> str | None:
     """The client address as the WSGI server saw it. (Behind a proxy, configure the proxy
     to set REMOTE_ADDR — e.g. gunicorn's --forwarded-allow-ips — rather than trusting a
     client-supplied X-Forwarded-For here.)"""
-    value = request.META.get("REMOTE_ADDR") or ""
+    return _ip(request.META)
+
+
+def _ip(environ) -> str | None:
+    value = environ.get("REMOTE_ADDR") or ""
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
         return None  # e.g. a unix socket: no address
 
 
-def _hit(request) -> dict:
+def hit_of(environ) -> dict:
+    """What a pixel or click hit records of its request: user agent, address, method.
+    `environ` is the WSGI environ (or a Django request's META)."""
     return {
-        "user_agent": request.META.get("HTTP_USER_AGENT", ""),
-        "ip_address": client_ip(request),
-        "method": request.method,
+        "user_agent": environ.get("HTTP_USER_AGENT", ""),
+        "ip_address": _ip(environ),
+        "method": environ.get("REQUEST_METHOD", "GET"),
     }
+
+
+def record_open(token, hit: dict) -> None:
+    """Record an open for `token` (`hit` from `hit_of`). Never raises: the pixel is served
+    whatever the token and whatever fails behind it, and a failure is logged."""
+    try:
+        if 0 < len(token) <= TOKEN_MAX:
+            services.hit_record(token=token, event_type=EmailTracking.EventType.OPEN, **hit)
+    except Exception:  # the pixel must never break a mail client's render
+        log.exception("open pixel: could not record an open")
 
 
 def _recipient(token, *related):
@@ -63,11 +79,7 @@ def _recipient(token, *related):
 @require_http_methods(["GET", "HEAD"])
 def open_pixel(request, token):
     """Always the GIF, 200, whatever the token and whatever fails behind it."""
-    try:
-        if 0 < len(token) <= TOKEN_MAX:
-            services.hit_record(token=token, event_type=EmailTracking.EventType.OPEN, **_hit(request))
-    except Exception:  # the pixel must never break a mail client's render
-        log.exception("open pixel: could not record an open")
+    record_open(token, hit_of(request.META))
     response = HttpResponse(PIXEL, content_type="image/gif")
     response["Cache-Control"] = "no-store, private"
     return response
@@ -81,7 +93,7 @@ def click(request, token, link_id):
     """
     try:
         found, url = services.hit_record(
-            token=token, event_type=EmailTracking.EventType.CLICK, link_id=int(link_id), **_hit(request)
+            token=token, event_type=EmailTracking.EventType.CLICK, link_id=int(link_id), **hit_of(request.META)
         )
     except DatabaseError:
         log.exception("click: database unavailable")

@@ -3,17 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from campaigns import counters
-
-
-def install(apps, schema_editor):
-    counters.install(schema_editor)
-
-
-def uninstall(apps, schema_editor):
-    counters.uninstall(schema_editor)
-
-
+# The triggers that keep this table were installed here until 0007 replaced the table with
+# a sharded one; they are created there now, with the SQL of `campaigns.counters`.
 
 class Migration(migrations.Migration):
 
@@ -49,5 +40,4 @@ class Migration(migrations.Migration):
                 'verbose_name_plural': 'campaign counters',
             },
         ),
-        migrations.RunPython(install, uninstall),
     ]
