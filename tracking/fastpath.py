@@ -3,8 +3,8 @@
 Every message opened fetches the pixel, so it is served without Django's middleware stack
 and URL resolver: `wrap(application)` answers ``GET|HEAD /t/o/<token>.gif`` with the
 view's own recording function and GIF (no request or response object at all), and
-``GET|HEAD /t/c/<token>/<link>`` by calling the click view with a bare `WSGIRequest`; every
-other request goes to Django untouched.
+``GET|HEAD /t/c/<token>/<link>`` with the click view's own `click_answer` (no request
+object); every other request goes to Django untouched.
 
 What is skipped for these two paths, and why that is fine: sessions, auth, CSRF, messages
 (they set and read no cookies), CORS, clickjacking headers (a GIF and a redirect), and
@@ -19,7 +19,6 @@ import logging
 import re
 import time
 
-from django.core.handlers.wsgi import WSGIRequest
 from django.db import connections
 from django.http import Http404, HttpResponseNotFound
 
@@ -59,17 +58,16 @@ def _pixel(environ, start_response, token):
     return [] if environ["REQUEST_METHOD"] == "HEAD" else [views.PIXEL]
 
 
-def _serve(view, environ, start_response, **kwargs):
-    request = WSGIRequest(environ)
+def _click(environ, start_response, token, link_id):
+    """The click redirect without a Django request: `views.click_answer`, as the view."""
     try:
-        response = view(request, **kwargs)
+        response = views.click_answer(token, link_id, views.hit_of(environ))
     except Http404:
         response = HttpResponseNotFound(b"Not Found", content_type="text/plain")
     finally:
         _release_connections()
-    status = f"{response.status_code} {response.reason_phrase}"
-    start_response(status, list(response.items()))
-    return [] if environ.get("REQUEST_METHOD") == "HEAD" else [response.content]
+    start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
+    return [] if environ["REQUEST_METHOD"] == "HEAD" else [response.content]
 
 
 def wrap(application):
@@ -85,7 +83,7 @@ def wrap(application):
             elif path.startswith("/t/c/"):
                 match = CLICK_RE.match(path)
                 if match:
-                    return _serve(views.click, environ, start_response, token=match["token"], link_id=match["link_id"])
+                    return _click(environ, start_response, match["token"], match["link_id"])
         return application(environ, start_response)
 
     return tracking_fast_paths

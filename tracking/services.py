@@ -19,6 +19,7 @@ but no counters, timestamps or status change: stats only count what was sent, an
 sender will fail a suppressed pending recipient with "suppressed: <reason>".
 """
 
+import functools
 import logging
 
 import psycopg
@@ -211,30 +212,45 @@ _ONLY_WHEN_ASKED = 2**31 - 1
 _HIT_SQL = """
 WITH m AS (
     SELECT r.id, r.campaign_id, r.sent_at, {link_cols},
-           (%(machine)s OR (%(is_click)s AND r.sent_at IS NOT NULL AND now() >= r.sent_at
+           (%(machine)s OR ({is_click} AND r.sent_at IS NOT NULL AND now() >= r.sent_at
                             AND now() - r.sent_at < %(window)s * interval '1 second')) AS is_machine
     FROM {recipients} r {link_join}
     WHERE r.token = %(token)s
 ), ins AS (
     INSERT INTO {events} (campaign_recipient_id, campaign_id, event_type, event_data, user_agent,
                           ip_address, url, link_id, is_machine, created_at)
-    SELECT id, campaign_id, %(event_type)s, '{{}}'::jsonb, %(ua)s, %(ip)s::inet, link_url, link_id,
+    SELECT id, campaign_id, '{event_type}', '{{}}'::jsonb, %(ua)s, %(ip)s::inet, link_url, link_id,
            is_machine, now()
     FROM m
 ), upd AS (
     UPDATE {recipients} c SET
         open_count = c.open_count + CASE
-            WHEN m.is_machine THEN 0 WHEN NOT %(is_click)s THEN 1 WHEN c.opened_at IS NULL THEN 1 ELSE 0 END,
-        click_count = c.click_count + CASE WHEN %(is_click)s AND NOT m.is_machine THEN 1 ELSE 0 END,
-        machine_open_count = c.machine_open_count + CASE WHEN m.is_machine AND NOT %(is_click)s THEN 1 ELSE 0 END,
-        machine_click_count = c.machine_click_count + CASE WHEN m.is_machine AND %(is_click)s THEN 1 ELSE 0 END,
+            WHEN m.is_machine THEN 0 WHEN NOT {is_click} THEN 1 WHEN c.opened_at IS NULL THEN 1 ELSE 0 END,
+        click_count = c.click_count + CASE WHEN {is_click} AND NOT m.is_machine THEN 1 ELSE 0 END,
+        machine_open_count = c.machine_open_count + CASE WHEN m.is_machine AND NOT {is_click} THEN 1 ELSE 0 END,
+        machine_click_count = c.machine_click_count + CASE WHEN m.is_machine AND {is_click} THEN 1 ELSE 0 END,
         opened_at = CASE WHEN m.is_machine THEN c.opened_at ELSE COALESCE(c.opened_at, now()) END,
-        clicked_at = CASE WHEN m.is_machine OR NOT %(is_click)s THEN c.clicked_at ELSE COALESCE(c.clicked_at, now()) END
+        clicked_at = CASE WHEN m.is_machine OR NOT {is_click} THEN c.clicked_at ELSE COALESCE(c.clicked_at, now()) END
     FROM m
     WHERE c.id = m.id AND m.sent_at IS NOT NULL
 )
 SELECT link_url FROM m
 """
+
+
+@functools.cache
+def _hit_sql(is_click: bool) -> str:
+    return _HIT_SQL.format(
+        is_click="TRUE" if is_click else "FALSE",
+        event_type=EventType.CLICK if is_click else EventType.OPEN,
+        link_cols="l.id AS link_id, l.url AS link_url" if is_click else "NULL::bigint AS link_id, ''::text AS link_url",
+        link_join=(
+            f"JOIN {CampaignLink._meta.db_table} l ON l.campaign_id = r.campaign_id AND l.id = %(link_id)s"
+            if is_click else ""
+        ),
+        recipients=CampaignRecipient._meta.db_table,
+        events=EmailTracking._meta.db_table,
+    )
 
 
 def hit_record(*, token: str, event_type: str, link_id: int | None = None, user_agent: str = "",
@@ -256,18 +272,8 @@ def hit_record(*, token: str, event_type: str, link_id: int | None = None, user_
     is_click = event_type == EventType.CLICK
     ua_machine = machine.is_machine(event_type=event_type, user_agent=user_agent, ip_address=ip_address, method=method)
     if connection.vendor == "postgresql":
-        link_cols = "l.id AS link_id, l.url AS link_url" if is_click else "NULL::bigint AS link_id, ''::text AS link_url"
-        link_join = (
-            f"JOIN {CampaignLink._meta.db_table} l ON l.campaign_id = r.campaign_id AND l.id = %(link_id)s"
-            if is_click else ""
-        )
-        sql = _HIT_SQL.format(
-            link_cols=link_cols, link_join=link_join,
-            recipients=CampaignRecipient._meta.db_table, events=EmailTracking._meta.db_table,
-        )
         params = {
-            "token": token, "link_id": link_id, "event_type": event_type, "is_click": is_click,
-            "machine": ua_machine, "window": machine.scanner_window_seconds(),
+            "token": token, "link_id": link_id, "machine": ua_machine, "window": machine.scanner_window_seconds(),
             "ua": (user_agent or "")[:2000], "ip": ip_address or None,
         }
         # A server-side prepared statement: planning this statement costs more than running
@@ -281,7 +287,7 @@ def hit_record(*, token: str, event_type: str, link_id: int | None = None, user_
         if raw.prepare_threshold is None:
             raw.prepare_threshold = _ONLY_WHEN_ASKED
         with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-            cursor.execute(sql, params, prepare=True)
+            cursor.execute(_hit_sql(is_click), params, prepare=True)
             row = cursor.fetchone()
         return (row is not None, row[0] if row else "")
     recipient = CampaignRecipient.objects.filter(token=token).first()

@@ -91,9 +91,15 @@ def click(request, token, link_id):
 
     The target comes only from `CampaignLink.url`; no request parameter is read.
     """
+    return click_answer(token, link_id, hit_of(request.META))
+
+
+def click_answer(token, link_id, hit: dict) -> HttpResponse:
+    """Record a click (`hit` from `hit_of`) and answer it: the redirect, a 503 when the
+    database is down, or Http404 for an unknown token or a link not of its campaign."""
     try:
         found, url = services.hit_record(
-            token=token, event_type=EmailTracking.EventType.CLICK, link_id=int(link_id), **hit_of(request.META)
+            token=token, event_type=EmailTracking.EventType.CLICK, link_id=int(link_id), **hit
         )
     except DatabaseError:
         log.exception("click: database unavailable")
