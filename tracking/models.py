@@ -29,7 +29,7 @@ class EmailTracking(models.Model):
     # from the recipient row and from the campaign's own links (`services`), which the
     # recipient's enforced key already ties together, and a database-checked key here would
     # make every tracking hit lock the campaign's (and link's) row against its neighbours'.
-    # Deletes still cascade / set null through Django, and campaigns are soft-deleted.
+    # Deletes still cascade through Django, and campaigns are soft-deleted.
     campaign = models.ForeignKey(
         Campaign, on_delete=models.CASCADE, related_name="events", db_index=False, db_constraint=False
     )
@@ -38,8 +38,10 @@ class EmailTracking(models.Model):
     user_agent = models.TextField(blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     url = models.TextField(blank=True)
+    # Links are never deleted on their own, only with their campaign, whose events go with
+    # it: so no index on link (a click adds no entry) and nothing to do on delete.
     link = models.ForeignKey(
-        CampaignLink, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False, db_index=False
+        CampaignLink, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False
     )
     is_machine = models.BooleanField(default=False)
     # A provider's own event id: a replayed webhook finds it taken and changes nothing.
@@ -60,8 +62,6 @@ class EmailTracking(models.Model):
         indexes = [
             models.Index(fields=["campaign_recipient", "created_at"], name="event_recipient_time"),
             models.Index(fields=["campaign", "event_type", "created_at"], name="event_campaign_type_time"),
-            # For Django's SET_NULL when a link is deleted; opens have no link, so no entry.
-            models.Index(fields=["link"], condition=models.Q(link__isnull=False), name="event_link"),
         ]
 
     def __str__(self):
