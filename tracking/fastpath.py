@@ -3,8 +3,8 @@
 Every message opened fetches the pixel, so it is served without Django's middleware stack
 and URL resolver: `wrap(application)` answers ``GET|HEAD /t/o/<token>.gif`` with the
 view's own recording function and GIF (no request or response object at all), and
-``GET|HEAD /t/c/<token>/<link>`` with the click view's own `click_answer` (no request
-object); every other request goes to Django untouched.
+``GET|HEAD /t/c/<token>/<link>`` with the click view's own `click_target`; every other
+request goes to Django untouched.
 
 What is skipped for these two paths, and why that is fine: sessions, auth, CSRF, messages
 (they set and read no cookies), CORS, clickjacking headers (a GIF and a redirect), and
@@ -15,16 +15,13 @@ query: a broken connection shows up as an error on the next hit, which the pixel
 and survives, and is then replaced.
 """
 
-import logging
 import re
 import time
 
-from django.db import connections
-from django.http import Http404, HttpResponseNotFound
+from django.db import DatabaseError, connections
+from django.utils.encoding import iri_to_uri
 
 from . import views
-
-log = logging.getLogger(__name__)
 
 PIXEL_RE = re.compile(r"^/t/o/(?P<token>[^/]*)\.gif$")
 CLICK_RE = re.compile(r"^/t/c/(?P<token>[A-Za-z0-9_-]{1,64})/(?P<link_id>[0-9]{1,18})/?$")
@@ -59,15 +56,21 @@ def _pixel(environ, start_response, token):
 
 
 def _click(environ, start_response, token, link_id):
-    """The click redirect without a Django request: `views.click_answer`, as the view."""
+    """The click redirect without a Django request or response: `views.click_target`, and
+    the same answers as `views.click`."""
     try:
-        response = views.click_answer(token, link_id, views.hit_of(environ))
-    except Http404:
-        response = HttpResponseNotFound(b"Not Found", content_type="text/plain")
+        url = views.click_target(token, link_id, views.hit_of(environ))
+    except DatabaseError:
+        url, status, body = None, "503 Service Unavailable", views.UNAVAILABLE.encode()
+    else:
+        status, body = ("404 Not Found", b"Not Found") if url is None else ("302 Found", b"")
     finally:
         _release_connections()
-    start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
-    return [] if environ["REQUEST_METHOD"] == "HEAD" else [response.content]
+    headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+    if url is not None:
+        headers += [("Location", iri_to_uri(url)), *views.CLICK_HEADERS.items()]
+    start_response(status, headers)
+    return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
 
 def wrap(application):

@@ -85,31 +85,41 @@ def open_pixel(request, token):
     return response
 
 
+# Headers of a click redirect besides Location.
+CLICK_HEADERS = {"Cache-Control": "no-store, private", "Referrer-Policy": "no-referrer"}
+UNAVAILABLE = "Temporarily unavailable, please try again."
+
+
 @require_http_methods(["GET", "HEAD"])
 def click(request, token, link_id):
     """302 to the URL stored for this link of the recipient's campaign; 404 otherwise.
 
     The target comes only from `CampaignLink.url`; no request parameter is read.
     """
-    return click_answer(token, link_id, hit_of(request.META))
+    try:
+        url = click_target(token, link_id, hit_of(request.META))
+    except DatabaseError:
+        return HttpResponse(UNAVAILABLE, status=503, content_type="text/plain")
+    if url is None:
+        raise Http404("Unknown link.")
+    response = HttpResponseRedirect(url)
+    for name, value in CLICK_HEADERS.items():
+        response[name] = value
+    return response
 
 
-def click_answer(token, link_id, hit: dict) -> HttpResponse:
-    """Record a click (`hit` from `hit_of`) and answer it: the redirect, a 503 when the
-    database is down, or Http404 for an unknown token or a link not of its campaign."""
+def click_target(token, link_id, hit: dict) -> str | None:
+    """Record a click (`hit` from `hit_of`) and return the link's URL, or None for an
+    unknown token or a link not of its campaign. A DatabaseError is logged and raised.
+    Stored links are always http(s) (`campaigns.rendering` tracks no other)."""
     try:
         found, url = services.hit_record(
             token=token, event_type=EmailTracking.EventType.CLICK, link_id=int(link_id), **hit
         )
     except DatabaseError:
         log.exception("click: database unavailable")
-        return HttpResponse("Temporarily unavailable, please try again.", status=503, content_type="text/plain")
-    if not found:
-        raise Http404("Unknown link.")
-    response = HttpResponseRedirect(url)
-    response["Cache-Control"] = "no-store, private"
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+        raise
+    return url if found else None
 
 
 @csrf_exempt

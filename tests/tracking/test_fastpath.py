@@ -89,6 +89,34 @@ def test_click_redirects_to_the_stored_url_whatever_the_query(recipient):
     assert recipient.click_count == 1 and recipient.clicked_at is not None
 
 
+def test_click_answer_headers_and_head(recipient):
+    link = CampaignLinkFactory(campaign=recipient.campaign, url="https://fliptech.example/café?q=ü")
+    answer = call(f"/t/c/{recipient.token}/{link.pk}", method="HEAD")
+    assert answer["status"] == "302 Found" and answer["body"] == b""
+    assert answer["headers"]["Location"] == "https://fliptech.example/caf%C3%A9?q=%C3%BC"
+    assert answer["headers"]["Cache-Control"] == "no-store, private"
+    assert answer["headers"]["Referrer-Policy"] == "no-referrer"
+    assert "Set-Cookie" not in answer["headers"]
+    recipient.refresh_from_db()
+    assert (recipient.click_count, recipient.machine_click_count) == (0, 1)  # HEAD is a machine
+
+
+def test_click_with_the_database_unreachable_is_503(recipient, caplog):
+    link = CampaignLinkFactory(campaign=recipient.campaign)
+    conn = connections["default"]
+    saved = conn.settings_dict
+    broken = {**saved, **({"NAME": "/nonexistent-dir/db.sqlite3"} if conn.vendor == "sqlite" else {"PORT": "1"})}
+    conn.close()
+    conn.settings_dict = broken
+    try:
+        answer = call(f"/t/c/{recipient.token}/{link.pk}")
+    finally:
+        conn.close()
+        conn.settings_dict = saved
+    assert answer["status"] == "503 Service Unavailable" and "Location" not in answer["headers"]
+    assert "click: database unavailable" in caplog.text
+
+
 def test_click_on_another_campaigns_link_is_404(recipient):
     foreign = CampaignLinkFactory(url="https://evil.example/")
     assert call(f"/t/c/{recipient.token}/{foreign.pk}")["status"].startswith("404")
