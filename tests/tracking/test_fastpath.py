@@ -4,6 +4,7 @@ Runs with real transactions: the shortcut manages the database connection the wa
 request does, which the per-test transaction would hide.
 """
 
+import contextlib
 import io
 from datetime import timedelta
 from wsgiref.util import setup_testing_defaults
@@ -33,6 +34,21 @@ def call(path, method="GET", query="", ua=HUMAN_UA):
 
     answer["body"] = b"".join(application(environ, start_response))
     return answer
+
+
+@contextlib.contextmanager
+def unreachable_database():
+    """The default connection pointed at a database that cannot be reached, then restored."""
+    conn = connections["default"]
+    saved = conn.settings_dict
+    broken = {**saved, **({"NAME": "/nonexistent-dir/db.sqlite3"} if conn.vendor == "sqlite" else {"PORT": "1"})}
+    conn.close()
+    conn.settings_dict = broken
+    try:
+        yield
+    finally:
+        conn.close()
+        conn.settings_dict = saved
 
 
 @pytest.fixture
@@ -66,16 +82,8 @@ def test_unknown_token_gets_the_gif(db):
 
 
 def test_pixel_survives_an_unreachable_database(recipient, caplog):
-    conn = connections["default"]
-    saved = conn.settings_dict
-    broken = {**saved, **({"NAME": "/nonexistent-dir/db.sqlite3"} if conn.vendor == "sqlite" else {"PORT": "1"})}
-    conn.close()
-    conn.settings_dict = broken
-    try:
+    with unreachable_database():
         answer = call(f"/t/o/{recipient.token}.gif")
-    finally:
-        conn.close()
-        conn.settings_dict = saved
     assert answer["status"] == "200 OK" and answer["body"] == PIXEL
     assert "could not record an open" in caplog.text
 
@@ -103,16 +111,8 @@ def test_click_answer_headers_and_head(recipient):
 
 def test_click_with_the_database_unreachable_is_503(recipient, caplog):
     link = CampaignLinkFactory(campaign=recipient.campaign)
-    conn = connections["default"]
-    saved = conn.settings_dict
-    broken = {**saved, **({"NAME": "/nonexistent-dir/db.sqlite3"} if conn.vendor == "sqlite" else {"PORT": "1"})}
-    conn.close()
-    conn.settings_dict = broken
-    try:
+    with unreachable_database():
         answer = call(f"/t/c/{recipient.token}/{link.pk}")
-    finally:
-        conn.close()
-        conn.settings_dict = saved
     assert answer["status"] == "503 Service Unavailable" and "Location" not in answer["headers"]
     assert "click: database unavailable" in caplog.text
 
