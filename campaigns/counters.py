@@ -14,7 +14,6 @@ A delete only adjusts an existing counter row (the campaign's lowest shard), nev
 one: when Django deletes a campaign it may delete the counter rows before the recipients.
 """
 
-
 RECIPIENT_TABLE = "campaigns_campaignrecipient"
 COUNTER_TABLE = "campaigns_campaigncounters"
 SHARDS = 16  # counter rows per campaign at most (PostgreSQL)

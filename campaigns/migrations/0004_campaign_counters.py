@@ -6,6 +6,7 @@ from django.db import migrations, models
 # The triggers that keep this table were installed here until 0007 replaced the table with
 # a sharded one; they are created there now, with the SQL of `campaigns.counters`.
 
+
 class Migration(migrations.Migration):
 
     dependencies = [
