@@ -1,18 +1,22 @@
 """Stats (endpoint 14) and analytics (endpoint 15), computed by the database.
 
-Each section is one aggregate query; nothing loops over events in Python. The only
-Python work is parsing user agents, and only the distinct ones (at most
-``UA_DISTINCT_LIMIT``, the most frequent), after SQL has grouped the events by agent.
+Each section is one aggregate query (on PostgreSQL hourly opens/clicks and user agents
+share one); nothing loops over events in Python. The only Python work is parsing user
+agents, and only the distinct ones (at most ``UA_DISTINCT_LIMIT``, the most frequent),
+after SQL has grouped the events by agent. Timings per query on a campaign of 1,000,000
+events: docs/benchmarks.md.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Func, Max, Min, Q, Value
+from django.db import connection, transaction
+from django.db.models import Aggregate, Case, Count, DateTimeField, F, FloatField, Func, Max, Min, Q, Value, When
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Lower, StrIndex, Substr, TruncHour
+from django.db.models.functions import StrIndex, Substr, TruncHour
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRecipient
@@ -131,10 +135,21 @@ class EpochSeconds(Func):
     output_field = FloatField()
 
 
+class HourBin(Func):
+    """PostgreSQL's date_bin to the start of the UTC hour (the API's hours are UTC): what
+    TruncHour gives with TIME_ZONE = "UTC", without converting every timestamp to a local
+    one first (date_trunc that way takes ~30% longer over a million events)."""
+
+    template = "date_bin('1 hour', %(expressions)s, TIMESTAMPTZ 'epoch')"
+    output_field = DateTimeField()
+
+
+def _hour(field):
+    return HourBin(field) if connection.vendor == "postgresql" else TruncHour(field)
+
+
 def _hourly(queryset, field) -> list[dict]:
-    rows = (
-        queryset.annotate(hour=TruncHour(field)).order_by().values("hour").annotate(count=Count("id")).order_by("hour")
-    )
+    rows = queryset.annotate(hour=_hour(field)).order_by().values("hour").annotate(count=Count("id")).order_by("hour")
     return [{"hour": row["hour"], "count": row["count"]} for row in rows]
 
 
@@ -142,7 +157,7 @@ def _hourly_engagement(events) -> tuple[list, list]:
     """Human opens and clicks per hour, one grouped query for both."""
     rows = (
         events.filter(event_type__in=[EventType.OPEN, EventType.CLICK], is_machine=False)
-        .annotate(hour=TruncHour("created_at")).order_by().values("event_type", "hour")
+        .annotate(hour=_hour("created_at")).order_by().values("event_type", "hour")
         .annotate(count=Count("id")).order_by("hour")
     )
     opens, clicks = [], []
@@ -186,15 +201,20 @@ def _count_list(counter: dict, key: str) -> list[dict]:
     return [{key: k, "count": v} for k, v in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def _by_user_agent(human_opens) -> tuple[list, list]:
-    """Opens by device and by email client: SQL groups by agent, Python parses the
-    distinct agents (most frequent first, bounded)."""
-    rows = human_opens.order_by().values("user_agent").annotate(n=Count("id")).order_by("-n")[:UA_DISTINCT_LIMIT]
+def _agent_counts(human_opens) -> list[tuple[str, int]]:
+    """(user agent, opens) of the most frequent distinct agents, most frequent first."""
+    rows = human_opens.order_by().values_list("user_agent").annotate(n=Count("id")).order_by("-n")
+    return list(rows[:UA_DISTINCT_LIMIT])
+
+
+def _by_user_agent(agent_counts) -> tuple[list, list]:
+    """Opens by device and by email client: SQL has grouped the opens by agent, Python
+    parses the distinct agents."""
     devices, clients = {}, {}
-    for row in rows:
-        device, client = describe_user_agent(row["user_agent"] or "")
-        devices[device] = devices.get(device, 0) + row["n"]
-        clients[client] = clients.get(client, 0) + row["n"]
+    for user_agent, n in agent_counts:
+        device, client = describe_user_agent(user_agent or "")
+        devices[device] = devices.get(device, 0) + n
+        clients[client] = clients.get(client, 0) + n
     return _count_list(devices, "label"), _count_list(clients, "label")
 
 
@@ -239,11 +259,59 @@ def _reasons(queryset, expression) -> list[dict]:
     return [{"reason": r["reason_text"] or "unknown", "count": r["count"]} for r in rows]
 
 
+def _regrouped(inner, outer_sql: str, params=()) -> list[tuple]:
+    """Rows of `outer_sql` over the grouped queryset `inner` (its `{inner}`): a second
+    grouping level, which the ORM cannot write."""
+    sql, inner_params = inner.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(outer_sql.format(inner=sql), [*inner_params, *params])
+        return cursor.fetchall()
+
+
+_HOURS_AND_AGENTS = """
+WITH per_hour_and_agent AS ({inner})
+SELECT event_type, hour, NULL, SUM(n) FROM per_hour_and_agent GROUP BY event_type, hour
+UNION ALL
+(SELECT NULL, NULL, agent, SUM(n) FROM per_hour_and_agent WHERE agent IS NOT NULL
+ GROUP BY agent ORDER BY 4 DESC LIMIT %s)
+"""
+
+
+def _hours_and_agents(events) -> tuple[list, list, list]:
+    """PostgreSQL: `_hourly_engagement` and `_agent_counts` in one read of the human opens
+    and clicks (~60 ms less than two on a million events): grouped by (type, hour, agent of
+    an open) first — far fewer groups than events — then summed per hour and per agent."""
+    per_hour_and_agent = (
+        events.filter(event_type__in=[EventType.OPEN, EventType.CLICK], is_machine=False)
+        .annotate(hour=HourBin("created_at"), agent=Case(When(event_type=EventType.OPEN, then=F("user_agent"))))
+        .order_by().values("event_type", "hour", "agent").annotate(n=Count("id"))
+    )
+    rows = _regrouped(per_hour_and_agent, _HOURS_AND_AGENTS, [UA_DISTINCT_LIMIT])
+    hourly = sorted((row for row in rows if row[0] is not None), key=lambda row: row[1])
+    opens = [{"hour": hour, "count": int(n)} for kind, hour, _, n in hourly if kind == EventType.OPEN]
+    clicks = [{"hour": hour, "count": int(n)} for kind, hour, _, n in hourly if kind == EventType.CLICK]
+    agents = [(agent, int(n)) for kind, _, agent, n in rows if kind is None]
+    return opens, clicks, agents
+
+
+def _top_links(human_clicks) -> list[dict]:
+    """Clicks and unique clickers per URL. Grouped by (URL, recipient) first, then by URL:
+    two hash aggregations, where COUNT(DISTINCT) would sort every click."""
+    pairs = human_clicks.exclude(url="").order_by().values("url", "campaign_recipient").annotate(n=Count("id"))
+    rows = _regrouped(
+        pairs, "SELECT url, SUM(n), COUNT(*) FROM ({inner}) AS pairs GROUP BY url ORDER BY 2 DESC, url LIMIT %s",
+        [LIST_N],
+    )
+    return [{"url": url, "clicks": int(clicks), "unique_clicks": unique} for url, clicks, unique in rows]
+
+
 def _domains(recipients) -> list[dict]:
-    """Per recipient domain (the part after "@", computed in SQL)."""
-    domain = Lower(Substr("email_address", StrIndex("email_address", Value("@")) + 1))
-    rows = (
-        recipients.annotate(domain=domain).order_by().values("domain")
+    """Per recipient domain: the part after "@", lower-cased. Grouped by that part as
+    written first and lower-cased per group after (LOWER on every address costs more
+    than the rest of the query)."""
+    as_written = (
+        recipients.annotate(written=Substr("email_address", StrIndex("email_address", Value("@")) + 1))
+        .order_by().values("written")
         .annotate(
             sent=Count("id", filter=Q(sent_at__isnull=False)),
             bounced=Count("id", filter=Q(bounced_at__isnull=False)),
@@ -251,9 +319,17 @@ def _domains(recipients) -> list[dict]:
             clicked=Count("id", filter=Q(clicked_at__isnull=False)),
             recipients=Count("id"),
         )
-        .order_by("-sent", "-recipients", "domain")[:LIST_N]
     )
-    return [{k: r[k] for k in ("domain", "sent", "bounced", "opened", "clicked")} for r in rows]
+    rows = _regrouped(
+        as_written,
+        "SELECT LOWER(written), SUM(sent), SUM(bounced), SUM(opened), SUM(clicked), SUM(recipients) "
+        "FROM ({inner}) AS domains GROUP BY 1 ORDER BY 2 DESC, 6 DESC, 1 LIMIT %s",
+        [LIST_N],
+    )
+    return [
+        {"domain": domain, "sent": int(sent), "bounced": int(bounced), "opened": int(opened), "clicked": int(clicked)}
+        for domain, sent, bounced, opened, clicked, _recipients in rows
+    ]
 
 
 _SQLITE_MEDIANS = """
@@ -292,37 +368,92 @@ def _engagement(campaign) -> dict:
     }
 
 
+# For the analytics transactions on PostgreSQL: hash aggregations in memory (the planner
+# overestimates the groups of an hour expression a hundredfold and would sort a million
+# events on disk otherwise), and no JIT compilation (it costs more than it saves here).
+_ANALYTICS_SETTINGS = "SELECT set_config('work_mem', '32MB', true), set_config('jit', 'off', true)"
+
+
+@contextmanager
+def _analytics_transaction():
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_ANALYTICS_SETTINGS)
+        yield
+
+
+def _on_own_connection(fn, *args):
+    """fn(*args) in a worker thread: Django gives the thread a connection of its own, closed
+    here when done."""
+    try:
+        with _analytics_transaction():
+            return fn(*args)
+    finally:
+        connection.close()
+
+
 def campaign_analytics(*, campaign: Campaign) -> dict:
-    """CampaignAnalyticsResponse: stats plus one aggregate query per section."""
+    """CampaignAnalyticsResponse: stats plus one aggregate query per section.
+
+    On PostgreSQL the two sections that read every human open and click of the campaign
+    (`_full_event_scans`) run on a second connection while this one computes the others:
+    both are mostly single-core work, so on two cores the answer comes in roughly the time
+    of the longer half. Not inside a caller's transaction: the second connection would not
+    see its uncommitted rows (and tests run inside one), so then everything runs here, in
+    order. Each query reads its own snapshot either way, as in autocommit.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        with _analytics_transaction():
+            return _analytics(campaign, lambda: _full_event_scans(campaign))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scans = pool.submit(_on_own_connection, _full_event_scans, campaign)
+        with _analytics_transaction():
+            return _analytics(campaign, scans.result)
+
+
+def _full_event_scans(campaign) -> dict:
+    """Hourly human opens and clicks, and opens by device and client: they read every human
+    open (and click) of the campaign, in one query on PostgreSQL."""
+    events = EmailTracking.objects.filter(campaign=campaign)
+    if connection.vendor == "postgresql":
+        hourly_opens, hourly_clicks, agents = _hours_and_agents(events)
+    else:
+        hourly_opens, hourly_clicks = _hourly_engagement(events)
+        agents = _agent_counts(events.filter(event_type=EventType.OPEN, is_machine=False))
+    by_device, by_client = _by_user_agent(agents)
+    return {
+        "hourly_opens": hourly_opens,
+        "hourly_clicks": hourly_clicks,
+        "opens_by_device": by_device,
+        "opens_by_email_client": by_client,
+    }
+
+
+def _analytics(campaign, full_event_scans) -> dict:
+    """Every section but `_full_event_scans`, whose result `full_event_scans()` gives (asked
+    for last, so that a second connection computes it meanwhile)."""
     events = EmailTracking.objects.filter(campaign=campaign)
     human_opens = events.filter(event_type=EventType.OPEN, is_machine=False)
     human_clicks = events.filter(event_type=EventType.CLICK, is_machine=False)
     recipients = CampaignRecipient.objects.filter(campaign=campaign)
-
-    hourly_opens, hourly_clicks = _hourly_engagement(events)
-    by_device, by_client = _by_user_agent(human_opens)
-    links = (
-        human_clicks.exclude(url="").order_by().values("url")
-        .annotate(clicks=Count("id"), unique_clicks=Count("campaign_recipient", distinct=True))
-        .order_by("-clicks", "url")[:LIST_N]
-    )
-    return {
+    sections = {
         "campaign": {"id": campaign.pk, "campaign_id": campaign.campaign_id, "name": campaign.name, "status": campaign.status},
         "stats": campaign_stats(campaign=campaign),
         "hourly_sends": _hourly(recipients.filter(sent_at__isnull=False), "sent_at"),
-        "hourly_opens": hourly_opens,
-        "hourly_clicks": hourly_clicks,
-        "opens_by_location": _by_location(human_opens, sum(h["count"] for h in hourly_opens)),
-        "clicks_by_location": _by_location(human_clicks, sum(h["count"] for h in hourly_clicks)),
-        "opens_by_device": by_device,
-        "opens_by_email_client": by_client,
         "top_openers": _top_recipients(recipients, "open_count"),
         "top_clickers": _top_recipients(recipients, "click_count"),
         "bounce_reasons": _reasons(
             events.filter(event_type=EventType.BOUNCE), KeyTextTransform("reason", "event_data")
         ),
         "error_messages": _reasons(recipients.filter(status=Status.FAILED), F("error_message")),
-        "top_links": [dict(r) for r in links],
+        "top_links": _top_links(human_clicks),
         "domains": _domains(recipients),
         "engagement": _engagement(campaign),
     }
+    sections.update(full_event_scans())
+    sections["opens_by_location"] = _by_location(human_opens, sum(h["count"] for h in sections["hourly_opens"]))
+    sections["clicks_by_location"] = _by_location(human_clicks, sum(h["count"] for h in sections["hourly_clicks"]))
+    return sections

@@ -1,13 +1,17 @@
 """Endpoints 14 (stats) and 15 (analytics): every field filled from data, bounded queries."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRecipient
 from tests.factories import CampaignFactory, CampaignLinkFactory, CampaignRecipientFactory, LeadFactory
 from tests.tracking.conftest import HUMAN_UA
+from tracking import selectors
+from tracking.models import EmailTracking
 from tracking.selectors import campaign_analytics, campaign_stats, describe_user_agent
 from tracking.services import event_record
 
@@ -122,10 +126,70 @@ def test_analytics_every_section_filled(api, campaign):
 
 
 def test_analytics_queries_are_bounded(campaign, django_assert_max_num_queries):
-    # 2 stats + hourly sends/opens/clicks + user agents + top openers/clickers + bounce
-    # reasons + error messages + links + domains + medians (1 on PostgreSQL, 2 on SQLite)
+    # 3 stats + hourly sends + top openers + top clickers + bounce reasons + error
+    # messages + links + domains + hourly opens/clicks and user agents (1 query on
+    # PostgreSQL, 2 on SQLite) + medians (1 on PostgreSQL, 2 on SQLite); on PostgreSQL
+    # also the SET LOCALs and, inside the test's transaction, a savepoint and its release.
     with django_assert_max_num_queries(15):
         campaign_analytics(campaign=campaign)
+
+
+def _open_at(recipient, at):
+    event = event_record(recipient=recipient, event_type="open", user_agent=HUMAN_UA)
+    EmailTracking.objects.filter(pk=event.pk).update(created_at=at)
+
+
+def test_hourly_counts_start_at_the_utc_hour(db):
+    campaign = CampaignFactory()
+    recipient = CampaignRecipientFactory(campaign=campaign, status=Status.SENT, sent_at=datetime(2026, 11, 25, 9, 30, tzinfo=UTC))
+    for at in ("10:00:00", "10:59:59.999999", "11:00:00"):
+        _open_at(recipient, datetime.fromisoformat(f"2026-11-25T{at}+00:00"))
+    a = campaign_analytics(campaign=campaign)
+    assert a["hourly_opens"] == [
+        {"hour": datetime(2026, 11, 25, 10, tzinfo=UTC), "count": 2},
+        {"hour": datetime(2026, 11, 25, 11, tzinfo=UTC), "count": 1},
+    ]
+    assert a["hourly_sends"] == [{"hour": datetime(2026, 11, 25, 9, tzinfo=UTC), "count": 1}]
+
+
+def test_domains_are_grouped_lower_cased(db):
+    campaign = CampaignFactory()
+    for email in ("a@Gmail.Test", "b@gmail.test", "c@GMAIL.TEST", "d@corp.test"):
+        CampaignRecipientFactory(campaign=campaign, email_address=email, status=Status.SENT, sent_at=timezone.now())
+    assert campaign_analytics(campaign=campaign)["domains"] == [
+        {"domain": "gmail.test", "sent": 3, "bounced": 0, "opened": 0, "clicked": 0},
+        {"domain": "corp.test", "sent": 1, "bounced": 0, "opened": 0, "clicked": 0},
+    ]
+
+
+def test_top_links_most_clicked_first_then_by_url(db):
+    campaign = CampaignFactory()
+    b, a = CampaignLinkFactory(campaign=campaign, url="https://b.example/"), CampaignLinkFactory(campaign=campaign, url="https://a.example/")
+    first, second = (
+        CampaignRecipientFactory(campaign=campaign, status=Status.SENT, sent_at=timezone.now()) for _ in range(2)
+    )
+    for recipient, link in ((first, b), (first, b), (second, a), (first, a)):
+        event_record(recipient=recipient, event_type="click", user_agent=HUMAN_UA, link=link)
+    event_record(recipient=second, event_type="click", user_agent=HUMAN_UA)  # no URL: not a link
+    assert campaign_analytics(campaign=campaign)["top_links"] == [
+        {"url": "https://a.example/", "clicks": 2, "unique_clicks": 2},
+        {"url": "https://b.example/", "clicks": 2, "unique_clicks": 1},
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_analytics_on_two_connections_equal_those_on_one(require_postgres, campaign):
+    with mock.patch.object(selectors, "_on_own_connection", wraps=selectors._on_own_connection) as second:
+        concurrent = campaign_analytics(campaign=campaign)
+    assert second.call_count == 1
+    with transaction.atomic():  # a second connection would not see this transaction: not used
+        with mock.patch.object(selectors, "_on_own_connection") as unused:
+            in_order = campaign_analytics(campaign=campaign)
+        assert unused.call_count == 0
+    for a in (concurrent, in_order):  # the pace depends on the time of the call
+        del a["stats"]["emails_per_hour"], a["stats"]["estimated_completion"]
+    assert concurrent == in_order
+    assert sum(h["count"] for h in concurrent["hourly_opens"]) == 3
 
 
 def test_median_is_the_middle_value(db):
