@@ -19,7 +19,6 @@ from django.db import connections
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncHour
 from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -66,6 +65,12 @@ def as_pk(value) -> int | None:
     return None
 
 
+def by_pk(queryset, value):
+    """The row of `queryset` (a manager or queryset) whose primary key `value` names, else None."""
+    pk = as_pk(value)
+    return queryset.filter(pk=pk).first() if pk else None
+
+
 def _percent(value: float) -> str:
     return f"{value:.1f}%"
 
@@ -84,8 +89,7 @@ class ByCampaignFilter(admin.SimpleListFilter):
         value = request.GET.get(self.parameter_name)
         if value is None:
             return []  # no choice list: the filter shows (and applies) only when used
-        pk = as_pk(value)
-        campaign = Campaign.all_objects.filter(pk=pk).first() if pk else None
+        campaign = by_pk(Campaign.all_objects, value)
         return [(value, str(campaign) if campaign else f"unknown campaign {value!r}")]
 
     def queryset(self, request, queryset):
@@ -342,9 +346,9 @@ class CampaignAdmin(admin.ModelAdmin):
     def _control(self, request, object_id, verb, call, success):
         """POST-only button handler: permission check, one service call, a message, back
         to the change page."""
-        if not as_pk(object_id):
+        campaign = by_pk(Campaign.objects, object_id)
+        if campaign is None:
             raise Http404("No campaign matches the given id.")
-        campaign = get_object_or_404(Campaign, pk=as_pk(object_id))
         if not self.has_change_permission(request, campaign):
             raise PermissionDenied
         back = HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
@@ -394,7 +398,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 raise ValidationError({"test_email": [f"Enter a valid email address (got “{email}”)."]}) from None
             lead = None
             if lead_field:
-                lead = Lead.objects.filter(pk=as_pk(lead_field)).first() if as_pk(lead_field) else None
+                lead = by_pk(Lead.objects, lead_field)
                 if lead is None:
                     raise ValidationError({"lead": [f"No lead has the id “{lead_field}”."]})
             services.campaign_send_test(campaign=campaign, test_email=email, lead=lead)
@@ -408,7 +412,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
-        campaign = Campaign.objects.filter(pk=as_pk(object_id)).first() if as_pk(object_id) else None
+        campaign = by_pk(Campaign.objects, object_id)
         if campaign is not None:
             extra_context.update(self.stats_context(request, campaign))
         return super().change_view(request, object_id, form_url, extra_context)
@@ -555,8 +559,7 @@ class LeadAdmin(admin.ModelAdmin):
 
         choices = Campaign.objects.filter(status__in=Campaign.RECIPIENTS_EDITABLE).order_by("-created_at", "-pk")[:200]
         if "apply" in request.POST:
-            pk = as_pk(request.POST.get("campaign", ""))
-            campaign = Campaign.objects.filter(pk=pk).first() if pk else None
+            campaign = by_pk(Campaign.objects, request.POST.get("campaign", ""))
             if campaign is None:
                 self.message_user(request, "Choose a campaign.", messages.ERROR)
                 return None
@@ -637,13 +640,12 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     def preview_view(self, request, object_id):
         """The template rendered as a recipient would get it (minus tracking), for the lead
         `?lead=<id>` or sample data. The HTML is shown in a sandboxed iframe: no scripts."""
-        if not as_pk(object_id):
+        template = by_pk(EmailTemplate.objects, object_id)
+        if template is None:
             raise Http404
-        template = get_object_or_404(EmailTemplate, pk=as_pk(object_id))
         if not self.has_view_permission(request, template):
             raise PermissionDenied
-        lead_id = as_pk(request.GET.get("lead", ""))
-        lead = Lead.objects.filter(pk=lead_id).first() if lead_id else None
+        lead = by_pk(Lead.objects, request.GET.get("lead", ""))
         rendered, error = None, ""
         try:
             rendered = rendering.render_preview(template=template, lead=lead)
