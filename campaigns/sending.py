@@ -207,12 +207,17 @@ def fail_campaign(campaign, reason: str) -> None:
 # The two statements every message runs, as plain SQL (the ORM spent more time building
 # them than the database took to run them). Written for PostgreSQL and SQLite alike.
 _RECIPIENTS = CampaignRecipient._meta.db_table
-_START_SQL = (
-    f"UPDATE {_RECIPIENTS} SET sent_at = %s, updated_at = %s"
-    f" WHERE id = %s AND status = 'queued' AND sent_at IS NULL"
-    f" AND EXISTS (SELECT 1 FROM {Campaign._meta.db_table} c WHERE c.id = %s AND c.status = 'running')"
+# A row may start when it is ours and unstarted, its campaign runs and its address is not
+# suppressed; `{campaign}` is the campaign id's placeholder.
+_STARTABLE = (
+    f"status = 'queued' AND sent_at IS NULL"
+    f" AND EXISTS (SELECT 1 FROM {Campaign._meta.db_table} c WHERE c.id = {{campaign}} AND c.status = 'running')"
     f" AND NOT EXISTS (SELECT 1 FROM {Suppression._meta.db_table} s"
     f" WHERE s.email = LOWER({_RECIPIENTS}.email_address))"
+)
+_START_SQL = (
+    f"UPDATE {_RECIPIENTS} SET sent_at = %s, updated_at = %s WHERE id = %s AND "
+    + _STARTABLE.format(campaign="%s")
 )
 _SENT_SQL = (
     f"UPDATE {_RECIPIENTS} SET status = 'sent', sent_at = %s, updated_at = %s, lease_expires_at = NULL,"
@@ -909,10 +914,7 @@ _SENT_AND_START_SQL = (
     f" error_message = CASE WHEN id = %(sent)s THEN '' ELSE error_message END,"
     f" sent_at = %(now)s, updated_at = %(now)s"
     f" WHERE (id = %(sent)s AND status = 'queued')"
-    f" OR (id = %(start)s AND status = 'queued' AND sent_at IS NULL"
-    f" AND EXISTS (SELECT 1 FROM {Campaign._meta.db_table} c WHERE c.id = %(campaign)s AND c.status = 'running')"
-    f" AND NOT EXISTS (SELECT 1 FROM {Suppression._meta.db_table} s"
-    f" WHERE s.email = LOWER({_RECIPIENTS}.email_address)))"
+    f" OR (id = %(start)s AND {_STARTABLE.format(campaign='%(campaign)s')})"
     f" RETURNING id"
 )
 
