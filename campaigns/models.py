@@ -12,8 +12,6 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 
-from . import counters
-
 
 def new_campaign_id():
     return "camp_" + secrets.token_hex(6)
@@ -247,13 +245,11 @@ class CampaignCounters(models.Model):
     tracking, admin or a raw UPDATE — so the counters are exact and reading a campaign's
     metrics costs a few rows, not a scan of its recipients.
 
-    A campaign's counters are spread over up to `SHARDS` rows: each statement adds its
+    A campaign's counters are spread over up to `counters.SHARDS` (16) rows: each statement adds its
     difference to a row picked at random, so concurrent writers (tracking hits, senders)
     do not queue on one row lock until the other commits. A campaign's figure is the SUM
     over its rows; one row alone means nothing and may be negative.
     """
-
-    SHARDS = counters.SHARDS
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="counters", db_index=False)
     shard = models.PositiveSmallIntegerField(default=0)

@@ -1,4 +1,4 @@
-"""CampaignCounters becomes up to `counters.SHARDS` rows per campaign (see the model).
+"""CampaignCounters becomes up to `counters.SHARDS` rows per campaign (see the model and `campaigns.counters`).
 
 The table is dropped and made again, then filled from the recipient rows and its triggers
 created: counters are derived data, so nothing is lost. Going back past here leaves the old
