@@ -35,14 +35,11 @@ assert len(PIXEL) == 43
 TOKEN_MAX = 64
 
 
-def client_ip(request) -> str | None:
-    """The client address as the WSGI server saw it. (Behind a proxy, configure the proxy
-    to set REMOTE_ADDR — e.g. gunicorn's --forwarded-allow-ips — rather than trusting a
-    client-supplied X-Forwarded-For here.)"""
-    return _ip(request.META)
-
-
-def _ip(environ) -> str | None:
+def client_ip(environ) -> str | None:
+    """The client address as the WSGI server saw it (`environ`: the WSGI environ or a
+    request's META). Behind a proxy, configure the proxy to set REMOTE_ADDR — e.g.
+    gunicorn's --forwarded-allow-ips — rather than trusting a client-supplied
+    X-Forwarded-For here."""
     value = environ.get("REMOTE_ADDR") or ""
     try:
         return str(ipaddress.ip_address(value))
@@ -55,7 +52,7 @@ def hit_of(environ) -> dict:
     `environ` is the WSGI environ (or a Django request's META)."""
     return {
         "user_agent": environ.get("HTTP_USER_AGENT", ""),
-        "ip_address": _ip(environ),
+        "ip_address": client_ip(environ),
         "method": environ.get("REQUEST_METHOD", "GET"),
     }
 
@@ -145,7 +142,7 @@ def unsubscribe(request, token):
     services.unsubscribe(
         recipient=recipient,
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
-        ip_address=client_ip(request),
+        ip_address=client_ip(request.META),
         one_click=request.POST.get("List-Unsubscribe") == "One-Click",
     )
     return render(request, "tracking/unsubscribe.html", {**context, "state": "unsubscribed"})
