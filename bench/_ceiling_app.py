@@ -31,6 +31,7 @@ def app(environ, start_response):
             "INSERT INTO bench_ceiling_hit (token, user_agent, ip_address) VALUES (%s, %s, %s)",
             (token, environ.get("HTTP_USER_AGENT", ""), environ.get("REMOTE_ADDR")),
         )
-    start_response("200 OK", [("Content-Type", "image/gif"), ("Content-Length", "43"),
-                              ("Cache-Control", "no-store, private")])
+    start_response(
+        "200 OK", [("Content-Type", "image/gif"), ("Content-Length", "43"), ("Cache-Control", "no-store, private")]
+    )
     return [PIXEL]

@@ -68,10 +68,22 @@ def copy_leads(cursor, n):
         "created_at, updated_at) FROM STDIN"
     ) as copy:
         for i in range(n):
-            copy.write_row((
-                f"lead{i}@bench.example", f"First{i}", f"Last{i}", "Acme", "", "Austin",
-                ("craigslist", "google_maps", "linkedin", "job_boards")[i % 4], "new", '["bench"]', "{}", now, now,
-            ))
+            copy.write_row(
+                (
+                    f"lead{i}@bench.example",
+                    f"First{i}",
+                    f"Last{i}",
+                    "Acme",
+                    "",
+                    "Austin",
+                    ("craigslist", "google_maps", "linkedin", "job_boards")[i % 4],
+                    "new",
+                    '["bench"]',
+                    "{}",
+                    now,
+                    now,
+                )
+            )
 
 
 def percentiles(samples):
@@ -109,7 +121,7 @@ def run():
         url = f"/api/v1/campaigns/{campaign.pk}/recipients"
         per_request = []
         for start in range(0, len(lead_ids), BATCH):
-            part = lead_ids[start:start + BATCH]
+            part = lead_ids[start : start + BATCH]
             seconds, response = timed(lambda part=part: client.post(url, {"lead_ids": part}, format="json"))
             assert response.status_code == 200, response.content[:500]
             assert response.json()["successful"] == len(part), response.json()["message"]
@@ -123,14 +135,35 @@ def run():
         campaign = Campaign.objects.create(name="COPY ceiling", template=template, created_by=user)
 
         def copy():
-            with connection.cursor() as cursor, cursor.cursor.copy(
-                "COPY campaigns_campaignrecipient (campaign_id, lead_id, email_address, first_name, last_name, "
-                "status, token, message_id, attempts, error_message, open_count, click_count, machine_open_count, "
-                "machine_click_count, created_at, updated_at) FROM STDIN"
-            ) as copy:
+            with (
+                connection.cursor() as cursor,
+                cursor.cursor.copy(
+                    "COPY campaigns_campaignrecipient (campaign_id, lead_id, email_address, first_name, last_name, "
+                    "status, token, message_id, attempts, error_message, open_count, click_count, machine_open_count, "
+                    "machine_click_count, created_at, updated_at) FROM STDIN"
+                ) as copy,
+            ):
                 for pk, email, first, last in rows:
-                    copy.write_row((campaign.pk, pk, email, first, last, "pending", secrets.token_hex(24), "", 0,
-                                    "", 0, 0, 0, 0, now, now))
+                    copy.write_row(
+                        (
+                            campaign.pk,
+                            pk,
+                            email,
+                            first,
+                            last,
+                            "pending",
+                            secrets.token_hex(24),
+                            "",
+                            0,
+                            "",
+                            0,
+                            0,
+                            0,
+                            0,
+                            now,
+                            now,
+                        )
+                    )
 
         return timed(copy)[0]
 
@@ -138,8 +171,7 @@ def run():
         """lead_filters matching every lead, one request to a new campaign."""
         campaign = Campaign.objects.create(name="By filters", template=template, created_by=user)
         seconds, response = timed(
-            lambda: client.post(f"/api/v1/campaigns/{campaign.pk}/recipients", {"lead_filters": filters},
-                                format="json")
+            lambda: client.post(f"/api/v1/campaigns/{campaign.pk}/recipients", {"lead_filters": filters}, format="json")
         )
         assert response.status_code == 200 and response.json()["successful"] == N_LEADS, response.content[:500]
         return seconds
@@ -186,20 +218,34 @@ def run():
     filter_best, filter_median = rates(filter_runs)
     print()
     print(f"{ROUNDS} rounds of {N_LEADS:,} recipients each; rates as best / median")
-    print(f"add by lead_ids, API, {N_LEADS // BATCH} x {BATCH:,}: {api_best:,.0f} / {api_median:,.0f} recipients/s "
-          f"(requests {min(per_request) * 1000:.0f}–{max(per_request) * 1000:.0f} ms; target >= 20,000/s)")
-    print(f"ceiling, raw COPY of the same {N_LEADS:,} rows: {copy_best:,.0f} / {copy_median:,.0f} recipients/s "
-          f"(the API reaches {100 * api_best / copy_best:.0f}% / {100 * api_median / copy_median:.0f}% of it)")
-    print(f"add by lead_filters, API, 1 request over {N_LEADS:,} leads: {filter_best:,.0f} / {filter_median:,.0f} "
-          f"recipients/s (target >= 10,000/s)")
-    print(f"GET /api/v1/campaigns (20 of {N_CAMPAIGNS:,}): p50 {list_p50:.1f} ms, p95 {list_p95:.1f} ms "
-          f"(target p95 < 50 ms)")
-    print(f"GET /api/v1/campaigns/{{id}} ({N_LEADS:,} recipients): p50 {detail_p50:.1f} ms, p95 {detail_p95:.1f} ms "
-          f"(target p95 < 50 ms)")
-    print(f"GET /api/v1/campaigns/{{id}}/recipients (50 of {N_LEADS:,}): p50 {recipients_p50:.1f} ms, "
-          f"p95 {recipients_p95:.1f} ms")
-    print(f"requests through DRF's test client in-process; load average at the end: {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs")
+    print(
+        f"add by lead_ids, API, {N_LEADS // BATCH} x {BATCH:,}: {api_best:,.0f} / {api_median:,.0f} recipients/s "
+        f"(requests {min(per_request) * 1000:.0f}–{max(per_request) * 1000:.0f} ms; target >= 20,000/s)"
+    )
+    print(
+        f"ceiling, raw COPY of the same {N_LEADS:,} rows: {copy_best:,.0f} / {copy_median:,.0f} recipients/s "
+        f"(the API reaches {100 * api_best / copy_best:.0f}% / {100 * api_median / copy_median:.0f}% of it)"
+    )
+    print(
+        f"add by lead_filters, API, 1 request over {N_LEADS:,} leads: {filter_best:,.0f} / {filter_median:,.0f} "
+        f"recipients/s (target >= 10,000/s)"
+    )
+    print(
+        f"GET /api/v1/campaigns (20 of {N_CAMPAIGNS:,}): p50 {list_p50:.1f} ms, p95 {list_p95:.1f} ms "
+        f"(target p95 < 50 ms)"
+    )
+    print(
+        f"GET /api/v1/campaigns/{{id}} ({N_LEADS:,} recipients): p50 {detail_p50:.1f} ms, p95 {detail_p95:.1f} ms "
+        f"(target p95 < 50 ms)"
+    )
+    print(
+        f"GET /api/v1/campaigns/{{id}}/recipients (50 of {N_LEADS:,}): p50 {recipients_p50:.1f} ms, "
+        f"p95 {recipients_p95:.1f} ms"
+    )
+    print(
+        f"requests through DRF's test client in-process; load average at the end: {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
+    )
 
 
 if __name__ == "__main__":

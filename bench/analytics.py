@@ -186,7 +186,9 @@ def main():
         call_command("migrate", verbosity=0)
         template = EmailTemplate.objects.create(name="bench", subject="s", body_html="<p>x</p>")
         campaign = Campaign.objects.create(
-            name="bench", template=template, status=Campaign.Status.RUNNING,
+            name="bench",
+            template=template,
+            status=Campaign.Status.RUNNING,
             started_at=timezone.now() - timedelta(days=2),
         )
         t0 = time.perf_counter()
@@ -197,20 +199,24 @@ def main():
             cursor.execute(f"{verb} tracking_emailtracking")
             cursor.execute("SELECT count(*) FROM tracking_emailtracking WHERE campaign_id = %s", [campaign.pk])
             n_events = cursor.fetchone()[0]
-        print(f"generated {args.recipients} recipients and {n_events} events in {time.perf_counter() - t0:.1f} s; "
-              f"({'VACUUM ANALYZE' if args.vacuum else 'ANALYZE'}); "
-              f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; PostgreSQL")
+        print(
+            f"generated {args.recipients} recipients and {n_events} events in {time.perf_counter() - t0:.1f} s; "
+            f"({'VACUUM ANALYZE' if args.vacuum else 'ANALYZE'}); "
+            f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; PostgreSQL"
+        )
 
         def floor(sql):
             def run():
                 with connection.cursor() as cursor:
                     cursor.execute(sql, [campaign.pk])
                     cursor.fetchall()
+
             return run
 
         user = UserFactory(username="bench")
         client = Client()
         client.force_login(user)
+
         def get(path, cached):
             def run():
                 seconds = {} if cached else {"TRACKING_ANALYTICS_CACHE_SECONDS": 0}
@@ -218,15 +224,18 @@ def main():
                     if not cached:
                         cache.clear()
                     assert client.get(path, SERVER_NAME="127.0.0.1").status_code == 200
+
             return run
 
         stats_path = f"/api/v1/campaigns/{campaign.pk}/stats"
         analytics_path = f"/api/v1/campaigns/{campaign.pk}/analytics"
         results = {
             "floor: COUNT(*) of its recipients": timed(
-                floor("SELECT count(*) FROM campaigns_campaignrecipient WHERE campaign_id = %s"), args.runs),
+                floor("SELECT count(*) FROM campaigns_campaignrecipient WHERE campaign_id = %s"), args.runs
+            ),
             "floor: COUNT(*) of its events": timed(
-                floor("SELECT count(*) FROM tracking_emailtracking WHERE campaign_id = %s"), args.runs),
+                floor("SELECT count(*) FROM tracking_emailtracking WHERE campaign_id = %s"), args.runs
+            ),
             "campaign_stats (selector)": timed(lambda: campaign_stats(campaign=campaign), args.runs),
             "GET stats (live, never cached)": timed(get(stats_path, cached=False), args.runs),
             "campaign_analytics (selector)": timed(lambda: campaign_analytics(campaign=campaign), args.runs),
@@ -235,6 +244,7 @@ def main():
         }
         response = client.get(f"/api/v1/campaigns/{campaign.pk}/analytics", SERVER_NAME="127.0.0.1")
         assert response.status_code == 200, response.content[:500]
+
         def analytics_in_transaction():
             with transaction.atomic():
                 campaign_analytics(campaign=campaign)
@@ -242,16 +252,20 @@ def main():
         statements = per_statement(analytics_in_transaction, connection, args.runs)
         for name, r in results.items():
             print(f"{name:<36} p50 {r['p50']:8.1f} ms   p95 {r['p95']:8.1f} ms")
-        print(f"per statement of campaign_analytics in a transaction (one connection, one section after "
-              f"another), {args.runs} more runs (load {os.getloadavg()[0]:.2f}):")
+        print(
+            f"per statement of campaign_analytics in a transaction (one connection, one section after "
+            f"another), {args.runs} more runs (load {os.getloadavg()[0]:.2f}):"
+        )
         for sql, r in statements.items():
             print(f"  p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  {short(sql)}")
         stats = results["GET stats (live, never cached)"]["p95"]
         print(f"stats: p95 {stats:.1f} ms (target < 50) → {'PASS' if stats < 50 else 'MISS'}")
         cold = results["GET analytics, computed"]["p95"]
         warm = results["GET analytics, unchanged campaign"]["p95"]
-        print(f"analytics: computed p95 {cold:.1f} ms, unchanged-campaign p95 {warm:.1f} ms (target < 500) → "
-              f"computed {'PASS' if cold < 500 else 'MISS'}, unchanged {'PASS' if warm < 500 else 'MISS'}")
+        print(
+            f"analytics: computed p95 {cold:.1f} ms, unchanged-campaign p95 {warm:.1f} ms (target < 500) → "
+            f"computed {'PASS' if cold < 500 else 'MISS'}, unchanged {'PASS' if warm < 500 else 'MISS'}"
+        )
     finally:
         from django.db import connections
 

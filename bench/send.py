@@ -41,20 +41,20 @@ def make_html() -> str:
             f'<p><a class="button" href="{url}">See listing {i + 1}</a></p></td></tr>'
         )
     return (
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>New listings</title><style>"
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>New listings</title><style>'
         "body{margin:0;padding:0;background:#f4f4f4;font-family:Arial,sans-serif}"
         ".wrap{width:600px;margin:0 auto;background:#ffffff}"
         ".card{padding:16px 24px;border-bottom:1px solid #eeeeee;color:#333333;font-size:14px;line-height:20px}"
         ".title{font-size:18px;color:#111111;margin:0 0 8px 0}"
         ".button{display:inline-block;padding:8px 16px;background:#0b5fff;color:#ffffff;text-decoration:none}"
         ".foot{padding:16px 24px;color:#888888;font-size:12px}"
-        "</style></head><body><table class=\"wrap\" role=\"presentation\">"
-        "<tr><td class=\"card\"><h1 class=\"title\">Hi {{ lead.first_name }} {{ lead.last_name }},</h1>"
+        '</style></head><body><table class="wrap" role="presentation">'
+        '<tr><td class="card"><h1 class="title">Hi {{ lead.first_name }} {{ lead.last_name }},</h1>'
         "<p>Here are this week's picks for {{ lead.company }} in {{ lead.city }}, starting with "
         "{{ lead.attributes.listing }}.</p></td></tr>"
         + "".join(cards)
-        + "<tr><td class=\"foot\">You get this because you asked about FlipTech Pro. "
-        "<a href=\"{{ unsubscribe_url }}\">Unsubscribe</a></td></tr></table></body></html>"
+        + '<tr><td class="foot">You get this because you asked about FlipTech Pro. '
+        '<a href="{{ unsubscribe_url }}">Unsubscribe</a></td></tr></table></body></html>'
     )
 
 
@@ -68,8 +68,9 @@ def start_sink(port):
     sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
     if not os.path.exists(sink):
         sys.exit("smtp-sink not found: apt-get install postfix (it stays stopped)")
-    proc = subprocess.Popen([sink, "-u", "nobody", f"127.0.0.1:{port}", "1000"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sink, "-u", "nobody", f"127.0.0.1:{port}", "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -97,16 +98,33 @@ def setup_campaign(n, run):
         name=f"bench {run}", subject="{{ lead.first_name }}, new listings in {{ lead.city }}", body_html=make_html()
     )
     campaign = Campaign.objects.create(
-        name=f"bench {run}", template=template, from_email="news@fliptech.example", from_name="FlipTech",
+        name=f"bench {run}",
+        template=template,
+        from_email="news@fliptech.example",
+        from_name="FlipTech",
     )
     leads = Lead.objects.bulk_create(
-        Lead(email=f"b{run}.{i}@bench.invalid", first_name=f"First{i}", last_name=f"Last{i}",
-             company=f"Company {i}", city="Austin", attributes={"listing": f"{i % 5 + 1}BR apartment"})
+        Lead(
+            email=f"b{run}.{i}@bench.invalid",
+            first_name=f"First{i}",
+            last_name=f"Last{i}",
+            company=f"Company {i}",
+            city="Austin",
+            attributes={"listing": f"{i % 5 + 1}BR apartment"},
+        )
         for i in range(n)
     )
     CampaignRecipient.objects.bulk_create(
-        (CampaignRecipient(campaign=campaign, lead=lead, email_address=lead.email, first_name=lead.first_name,
-                           last_name=lead.last_name) for lead in leads),
+        (
+            CampaignRecipient(
+                campaign=campaign,
+                lead=lead,
+                email_address=lead.email,
+                first_name=lead.first_name,
+                last_name=lead.last_name,
+            )
+            for lead in leads
+        ),
         batch_size=2000,
     )
     Campaign.objects.filter(pk=campaign.pk).update(total_recipients=n)
@@ -126,16 +144,27 @@ def prebuilt_messages(n):
     from campaigns import rendering, sending
 
     compiled = rendering.compile_message(subject="Hi {{ lead.first_name }}", body_html=make_html())
-    parts = compiled.render(rendering.context_for(
-        lead=rendering.lead_data(), campaign=rendering.campaign_data(), unsubscribe=rendering.unsubscribe_url("t")))
-    sender = sending.Sender(envelope="news@fliptech.example", from_header="FlipTech <news@fliptech.example>",
-                            reply_to="")
+    parts = compiled.render(
+        rendering.context_for(
+            lead=rendering.lead_data(), campaign=rendering.campaign_data(), unsubscribe=rendering.unsubscribe_url("t")
+        )
+    )
+    sender = sending.Sender(
+        envelope="news@fliptech.example", from_header="FlipTech <news@fliptech.example>", reply_to=""
+    )
     out = []
     for i in range(n):
         to = f"c{i}@bench.invalid"
-        msg = sending.Outgoing(recipient_id=i, token="t", to=to, message_id=f"<{i}.bench@fliptech.example>",
-                               subject=parts["subject"], html=parts["html"], text=parts["text"],
-                               headers=sending.list_unsubscribe_headers("t"))
+        msg = sending.Outgoing(
+            recipient_id=i,
+            token="t",
+            to=to,
+            message_id=f"<{i}.bench@fliptech.example>",
+            subject=parts["subject"],
+            html=parts["html"],
+            text=parts["text"],
+            headers=sending.list_unsubscribe_headers("t"),
+        )
         out.append((to, sending.build_mime(msg, sender)))
     return out
 
@@ -149,12 +178,36 @@ def run_workers(campaign, processes, port, pool):
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge("celery")
     # Production settings for the worker: DEBUG off (no query log kept per statement).
-    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-" + "x" * 40, "EMAIL_URL": f"smtp://127.0.0.1:{port}", "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING")}
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-" + "x" * 40,
+        "EMAIL_URL": f"smtp://127.0.0.1:{port}",
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+    }
     log = open(f"/tmp/bench-send-worker-{processes}.log", "wb")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "fliptech", "worker", f"--pool={pool}", f"-c{processes}",
-         f"--loglevel={env['LOG_LEVEL']}", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"bench{processes}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "fliptech",
+            "worker",
+            f"--pool={pool}",
+            f"-c{processes}",
+            f"--loglevel={env['LOG_LEVEL']}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"bench{processes}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -192,9 +245,11 @@ def main():
     run = str(int(time.time()))
     try:
         db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-        print(f"database {db}, broker {settings.CELERY_BROKER_URL.split(':')[0]}, "
-              f"batch {settings.SEND_BATCH_SIZE}, {os.cpu_count()} cores, sink smtp-sink 127.0.0.1:{port}, "
-              f"load average {os.getloadavg()[0]:.1f}")
+        print(
+            f"database {db}, broker {settings.CELERY_BROKER_URL.split(':')[0]}, "
+            f"batch {settings.SEND_BATCH_SIZE}, {os.cpu_count()} cores, sink smtp-sink 127.0.0.1:{port}, "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
         messages = prebuilt_messages(min(args.recipients, 3000))
         size = sum(len(d) for _, d in messages) / len(messages)
         print(f"message size {size / 1024:.1f} KB (HTML template {len(make_html()) / 1024:.1f} KB)")
@@ -211,11 +266,17 @@ def main():
                 after = ceiling(port, messages)
                 ceil = (before + after) / 2
                 rate = sent / elapsed
-                label = (f"1 worker process, {processes} threads" if args.pool == "threads"
-                         else f"{processes} worker process(es)")
-                print(f"{label}: {sent} sent in {elapsed:5.1f} s = {rate:5.0f} msg/s; "
-                      f"ceiling (raw smtplib, pre-built, 1 connection) {before:.0f}/{after:.0f} msg/s → "
-                      f"{100 * rate / ceil:.0f}% of it; load average {os.getloadavg()[0]:.1f}", flush=True)
+                label = (
+                    f"1 worker process, {processes} threads"
+                    if args.pool == "threads"
+                    else f"{processes} worker process(es)"
+                )
+                print(
+                    f"{label}: {sent} sent in {elapsed:5.1f} s = {rate:5.0f} msg/s; "
+                    f"ceiling (raw smtplib, pre-built, 1 connection) {before:.0f}/{after:.0f} msg/s → "
+                    f"{100 * rate / ceil:.0f}% of it; load average {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
     finally:
         sink.terminate()
         sink.wait()

@@ -87,10 +87,15 @@ def psql(sql, db="postgres"):
 def env_for(db):
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=f"{base_url()}/{db}", DEBUG="0", SECRET_KEY=secrets.token_urlsafe(40),
-        ALLOWED_HOSTS="127.0.0.1,localhost", LOG_LEVEL="WARNING", DB_CONN_MAX_AGE="600",
+        DATABASE_URL=f"{base_url()}/{db}",
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(40),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        LOG_LEVEL="WARNING",
+        DB_CONN_MAX_AGE="600",
         FLIPTECH_VAR_DIR=env.get("FLIPTECH_VAR_DIR", tempfile.mkdtemp(prefix="bench_tracking_")),
-        PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="fliptech.settings",
+        PYTHONPATH=str(ROOT),
+        DJANGO_SETTINGS_MODULE="fliptech.settings",
     )
     env.pop("DATABASE_TEST_NAME", None)
     return env
@@ -136,7 +141,9 @@ def wait_up(url, proc, timeout=30):
 
 
 def start(cmd, env, url):
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     wait_up(url, proc)
     return proc
 
@@ -151,14 +158,33 @@ def stop(proc):
 
 
 def run_wrk(port, paths, seconds, connections):
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua, \
-            tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as plist:
+    with (
+        tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua,
+        tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as plist,
+    ):
         lua.write(LUA)
         plist.write("\n".join(paths) + "\n")
     out = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "5s", "-s", lua.name,
-         "-H", f"User-Agent: {UA}", f"http://127.0.0.1:{port}/"],
-        env={**os.environ, "BENCH_PATHS": plist.name}, capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            "5s",
+            "-s",
+            lua.name,
+            "-H",
+            f"User-Agent: {UA}",
+            f"http://127.0.0.1:{port}/",
+        ],
+        env={**os.environ, "BENCH_PATHS": plist.name},
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     os.unlink(lua.name)
     os.unlink(plist.name)
@@ -178,10 +204,14 @@ def no_loss(s, recorded):
 def line(name, s, recorded=None):
     extra = ""
     if recorded is not None:
-        extra = (f"  events {recorded} for {s['completed']} answered / {s['sent']} written "
-                 f"({'none lost' if no_loss(s, recorded) else 'LOST OR EXTRA'})")
-    return (f"{name:<34} {s['rps']:8.0f} req/s  p50 {s['p50_ms']:6.2f} ms  p99 {s['p99_ms']:6.2f} ms  "
-            f"errors {s['errors']}{extra}")
+        extra = (
+            f"  events {recorded} for {s['completed']} answered / {s['sent']} written "
+            f"({'none lost' if no_loss(s, recorded) else 'LOST OR EXTRA'})"
+        )
+    return (
+        f"{name:<34} {s['rps']:8.0f} req/s  p50 {s['p50_ms']:6.2f} ms  p99 {s['p99_ms']:6.2f} ms  "
+        f"errors {s['errors']}{extra}"
+    )
 
 
 def main():
@@ -198,11 +228,17 @@ def main():
     procs = []
     try:
         subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-        data = json.loads(subprocess.run([PY, "-c", SETUP, str(args.recipients)], cwd=ROOT, env=env,
-                                         check=True, capture_output=True, text=True).stdout)
+        data = json.loads(
+            subprocess.run(
+                [PY, "-c", SETUP, str(args.recipients)], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+            ).stdout
+        )
         tokens, links = data["click_tokens"], data["click_links"]
-        psql("CREATE TABLE bench_ceiling_hit (id bigserial PRIMARY KEY, token text NOT NULL, "
-             "user_agent text NOT NULL, ip_address inet, created_at timestamptz NOT NULL DEFAULT now())", DB_NAME)
+        psql(
+            "CREATE TABLE bench_ceiling_hit (id bigserial PRIMARY KEY, token text NOT NULL, "
+            "user_agent text NOT NULL, ip_address inet, created_at timestamptz NOT NULL DEFAULT now())",
+            DB_NAME,
+        )
 
         psql("VACUUM ANALYZE", DB_NAME)
         psql("CHECKPOINT", DB_NAME)
@@ -212,8 +248,11 @@ def main():
 
         results = {}
         port = args.port
-        print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; {args.connections} connections, "
-              f"{args.seconds} s per run; gunicorn 2 sync workers; PostgreSQL")
+        print(
+            f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; {args.connections} connections, "
+            f"{args.seconds} s per run; gunicorn 2 sync workers; PostgreSQL"
+        )
+
         def ceiling_run(name, insert):
             ceiling = start(
                 [GUNICORN, "bench._ceiling_app:app", "-w", "2", "-b", f"127.0.0.1:{port}"],
@@ -229,8 +268,11 @@ def main():
         # The machine is shared: the ceiling runs before and after the Django runs and the
         # two are averaged, so a load change during the run does not favour either side.
         ceiling_run("ceiling_before", "1")
-        app = start([GUNICORN, "fliptech.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}"], env,
-                    f"http://127.0.0.1:{port}/t/o/warmup.gif")
+        app = start(
+            [GUNICORN, "fliptech.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}"],
+            env,
+            f"http://127.0.0.1:{port}/t/o/warmup.gif",
+        )
         procs.append(app)
         results["pixel"] = run_wrk(port, [f"/t/o/{t}.gif" for t in data["open_tokens"]], args.seconds, args.connections)
         time.sleep(1)
@@ -253,15 +295,23 @@ def main():
         print(line("click  /t/c/<token>/<link> (Django)", results["click"], results["click_recorded"]))
         print(line("ceiling before: WSGI GIF + 1 INSERT", before))
         print(line("ceiling after:  WSGI GIF + 1 INSERT", after))
-        print(f"ceiling (mean) {ceiling_rps:.0f} req/s; its events {ceiling_recorded} for {combined['completed']} "
-              f"answered / {combined['sent']} written ({'none lost' if no_loss(combined, ceiling_recorded) else 'LOST'})")
+        print(
+            f"ceiling (mean) {ceiling_rps:.0f} req/s; its events {ceiling_recorded} for {combined['completed']} "
+            f"answered / {combined['sent']} written ({'none lost' if no_loss(combined, ceiling_recorded) else 'LOST'})"
+        )
         print(line("bare WSGI GIF, no database", results["ceiling_no_db"]))
         for kind in ("pixel", "click"):
             r = results[kind]
-            ok = (r["rps"] >= 0.6 * ceiling_rps and r["p99_ms"] < 50 and r["errors"] == 0
-                  and no_loss(r, results[f"{kind}_recorded"]))
-            print(f"{kind}: {100 * r['rps'] / ceiling_rps:.0f}% of ceiling (target ≥ 60%), "
-                  f"p99 {r['p99_ms']:.1f} ms (target < 50) → {'PASS' if ok else 'MISS'}")
+            ok = (
+                r["rps"] >= 0.6 * ceiling_rps
+                and r["p99_ms"] < 50
+                and r["errors"] == 0
+                and no_loss(r, results[f"{kind}_recorded"])
+            )
+            print(
+                f"{kind}: {100 * r['rps'] / ceiling_rps:.0f}% of ceiling (target ≥ 60%), "
+                f"p99 {r['p99_ms']:.1f} ms (target < 50) → {'PASS' if ok else 'MISS'}"
+            )
     finally:
         for p in procs:
             stop(p)

@@ -112,7 +112,9 @@ class EstimatedCountPaginator(Paginator):
         qs = self.object_list
         if isinstance(qs, QuerySet) and not qs.query.where and connections[qs.db].vendor == "postgresql":
             with connections[qs.db].cursor() as cursor:
-                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [qs.model._meta.db_table])
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [qs.model._meta.db_table]
+                )
                 row = cursor.fetchone()
             if row and row[0] > self.ESTIMATE_ABOVE:
                 return int(row[0])
@@ -161,7 +163,8 @@ class CampaignForm(forms.ModelForm):
             if status not in Campaign.CONTENT_EDITABLE and changed & services.CONTENT_FIELDS:
                 raise forms.ValidationError(
                     f"A {status} campaign's content cannot change: "
-                    + ", ".join(sorted(changed & services.CONTENT_FIELDS)) + "."
+                    + ", ".join(sorted(changed & services.CONTENT_FIELDS))
+                    + "."
                 )
         return cleaned
 
@@ -170,21 +173,47 @@ class CampaignForm(forms.ModelForm):
 class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
     list_display = [
-        "name", "status_badge", "template", "recipients", "sent", "open_rate", "click_rate", "when",
+        "name",
+        "status_badge",
+        "template",
+        "recipients",
+        "sent",
+        "open_rate",
+        "click_rate",
+        "when",
     ]
     list_filter = ["status", "created_at"]
     search_fields = ["name", "description", "=campaign_id"]
     list_select_related = ["template"]
     autocomplete_fields = ["template"]  # searched by name (EmailTemplateAdmin.search_fields)
     readonly_fields = [
-        "campaign_id", "status", "total_recipients", "started_at", "completed_at",
-        "paused_at", "failure_reason", "created_by", "created_at", "updated_at",
+        "campaign_id",
+        "status",
+        "total_recipients",
+        "started_at",
+        "completed_at",
+        "paused_at",
+        "failure_reason",
+        "created_by",
+        "created_at",
+        "updated_at",
     ]
     fieldsets = [
         (None, {"fields": ["name", "description", "template", "campaign_id", "status", "failure_reason"]}),
         ("Message", {"fields": ["subject", "from_name", "from_email", "reply_to", "track_opens", "track_clicks"]}),
-        ("Sending", {"fields": ["scheduled_at", "send_rate_per_hour", "total_recipients", "started_at",
-                                "paused_at", "completed_at"]}),
+        (
+            "Sending",
+            {
+                "fields": [
+                    "scheduled_at",
+                    "send_rate_per_hour",
+                    "total_recipients",
+                    "started_at",
+                    "paused_at",
+                    "completed_at",
+                ]
+            },
+        ),
         ("History", {"classes": ["collapse"], "fields": ["created_by", "created_at", "updated_at"]}),
     ]
     date_hierarchy = "created_at"
@@ -296,8 +325,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.action(description="Launch selected campaigns now", permissions=["change"])
     def launch_selected(self, request, queryset):
-        self._apply_bulk(request, queryset, "launch",
-                         lambda c: services.campaign_launch(campaign=c, user=request.user))
+        self._apply_bulk(request, queryset, "launch", lambda c: services.campaign_launch(campaign=c, user=request.user))
 
     @admin.action(description="Pause selected campaigns (unschedule scheduled ones)", permissions=["change"])
     def pause_selected(self, request, queryset):
@@ -321,7 +349,7 @@ class CampaignAdmin(admin.ModelAdmin):
             ids = list(campaign.recipients.exclude(lead=None).order_by("lead_id").values_list("lead_id", flat=True))
             added = 0
             for start in range(0, len(ids), MAX_ITEMS):
-                added += recipients_add(campaign=copy, lead_ids=ids[start:start + MAX_ITEMS])["successful"]
+                added += recipients_add(campaign=copy, lead_ids=ids[start : start + MAX_ITEMS])["successful"]
             self.message_user(
                 request, f"“{copy.name}” created as a draft with {added} of {len(ids)} recipient(s).", messages.SUCCESS
             )
@@ -361,28 +389,36 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def launch_view(self, request, object_id):
         return self._control(
-            request, object_id, "launch",
+            request,
+            object_id,
+            "launch",
             lambda c: services.campaign_launch(campaign=c, user=request.user),
             lambda c: f"“{c.name}” launched: sending to {c.total_recipients} recipient(s).",
         )
 
     def schedule_view(self, request, object_id):
         return self._control(
-            request, object_id, "schedule",
+            request,
+            object_id,
+            "schedule",
             lambda c: services.campaign_launch(campaign=c, user=request.user, send_immediately=False),
             lambda c: f"“{c.name}” scheduled for {c.scheduled_at:%Y-%m-%d %H:%M} UTC.",
         )
 
     def pause_view(self, request, object_id):
         return self._control(
-            request, object_id, "pause",
+            request,
+            object_id,
+            "pause",
             lambda c: services.campaign_pause(campaign=c),
             lambda c: f"“{c.name}” is now {c.status}.",
         )
 
     def resume_view(self, request, object_id):
         return self._control(
-            request, object_id, "resume",
+            request,
+            object_id,
+            "resume",
             lambda c: services.campaign_resume(campaign=c),
             lambda c: f"“{c.name}” resumed: sending the rest.",
         )
@@ -404,7 +440,10 @@ class CampaignAdmin(admin.ModelAdmin):
             services.campaign_send_test(campaign=campaign, test_email=email, lead=lead)
 
         return self._control(
-            request, object_id, "send a test of", send,
+            request,
+            object_id,
+            "send a test of",
+            send,
             lambda c: f"Test message of “{c.name}” queued for {email}.",
         )
 
@@ -425,8 +464,7 @@ class CampaignAdmin(admin.ModelAdmin):
         shows both apps' data, and campaigns must not depend on tracking at import time.
         """
         by_status = dict(
-            CampaignRecipient.objects.filter(campaign=campaign).order_by()
-            .values_list("status").annotate(n=Count("id"))
+            CampaignRecipient.objects.filter(campaign=campaign).order_by().values_list("status").annotate(n=Count("id"))
         )
         stats, analytics = None, None
         try:
@@ -447,15 +485,18 @@ class CampaignAdmin(admin.ModelAdmin):
             "ft_metrics": metrics,
             "ft_by_status": [
                 (label, by_status[status], recipients_url(campaign.pk, status))
-                for status, label in RecipientStatus.choices if by_status.get(status)
+                for status, label in RecipientStatus.choices
+                if by_status.get(status)
             ],
             "ft_recipients_url": recipients_url(campaign.pk),
             "ft_total": sum(by_status.values()),
             "ft_chart": hourly_chart_svg(series),
             "ft_top_links": (analytics or {}).get("top_links", [])[:5],
             "ft_can_launch": can_change and campaign.status in (Status.DRAFT, Status.SCHEDULED),
-            "ft_can_schedule": can_change and campaign.status == Status.DRAFT
-            and campaign.scheduled_at is not None and campaign.scheduled_at > timezone.now(),
+            "ft_can_schedule": can_change
+            and campaign.status == Status.DRAFT
+            and campaign.scheduled_at is not None
+            and campaign.scheduled_at > timezone.now(),
             "ft_can_pause": can_change and campaign.status in (Status.RUNNING, Status.SCHEDULED),
             "ft_can_resume": can_change and campaign.status == Status.PAUSED,
             "ft_can_test": can_change,
@@ -469,8 +510,12 @@ class CampaignAdmin(admin.ModelAdmin):
 
         def hourly(field):
             return list(
-                rows.filter(**{f"{field}__isnull": False}).annotate(hour=TruncHour(field)).order_by()
-                .values("hour").annotate(count=Count("id")).order_by("hour")
+                rows.filter(**{f"{field}__isnull": False})
+                .annotate(hour=TruncHour(field))
+                .order_by()
+                .values("hour")
+                .annotate(count=Count("id"))
+                .order_by("hour")
             )
 
         return {"sends": hourly("sent_at"), "opens": hourly("opened_at"), "clicks": hourly("clicked_at")}
@@ -512,15 +557,22 @@ def hourly_chart_svg(series: dict) -> str:
             if not n:
                 continue
             h = plot_h * n / peak
-            bars.append((
-                round(left + i * slot_w + j * bar_w, 1), round(8 + plot_h - h, 1), round(bar_w, 1),
-                round(h, 1), CHART_COLOURS.get(name, "#888"), f"{hour:%Y-%m-%d %H}:00 UTC — {n} {name}",
-            ))
+            bars.append(
+                (
+                    round(left + i * slot_w + j * bar_w, 1),
+                    round(8 + plot_h - h, 1),
+                    round(bar_w, 1),
+                    round(h, 1),
+                    CHART_COLOURS.get(name, "#888"),
+                    f"{hour:%Y-%m-%d %H}:00 UTC — {n} {name}",
+                )
+            )
     bars_svg = format_html_join(
         "", '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}</title></rect>', bars
     )
     legend = format_html_join(
-        "", '<tspan fill="{}" dx="12">■ {}</tspan>',
+        "",
+        '<tspan fill="{}" dx="12">■ {}</tspan>',
         ((CHART_COLOURS.get(name, "#888"), name) for name in counts),
     )
     return format_html(
@@ -531,8 +583,19 @@ def hourly_chart_svg(series: dict) -> str:
         '<text x="{l}" y="{ty}">{start}</text>'
         '<text x="{r}" y="{ty}" text-anchor="end">{end} UTC</text>'
         '<text x="{mid}" y="{ty}" text-anchor="middle">{legend}</text>{bars}</svg>',
-        w=width, h=height, l=left, r=width - 8, b=8 + plot_h, lt=left - 4, ty=height - 6, mid=width // 2,
-        peak=peak, start=f"{slots[0]:%b %d %H}:00", end=f"{slots[-1]:%b %d %H}:00", legend=legend, bars=bars_svg,
+        w=width,
+        h=height,
+        l=left,
+        r=width - 8,
+        b=8 + plot_h,
+        lt=left - 4,
+        ty=height - 6,
+        mid=width // 2,
+        peak=peak,
+        start=f"{slots[0]:%b %d %H}:00",
+        end=f"{slots[-1]:%b %d %H}:00",
+        legend=legend,
+        bars=bars_svg,
     )
 
 
@@ -569,7 +632,7 @@ class LeadAdmin(admin.ModelAdmin):
             totals = {"successful": 0, "duplicates": 0, "suppressed": 0, "invalid": 0}
             try:
                 for start in range(0, len(ids), MAX_ITEMS):
-                    result = recipients_add(campaign=campaign, lead_ids=ids[start:start + MAX_ITEMS])
+                    result = recipients_add(campaign=campaign, lead_ids=ids[start : start + MAX_ITEMS])
                     for key in totals:
                         totals[key] += result.get(key, 0)
             except (APIException, Http404) as exc:
@@ -583,17 +646,21 @@ class LeadAdmin(admin.ModelAdmin):
                 messages.SUCCESS if totals["successful"] else messages.WARNING,
             )
             return None
-        return TemplateResponse(request, "admin/campaigns/lead/add_to_campaign.html", {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "Add leads to a campaign",
-            "queryset": queryset,
-            "count": queryset.count(),
-            "campaigns": choices,
-            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across", "0"),
-            "action": "add_to_campaign",
-        })
+        return TemplateResponse(
+            request,
+            "admin/campaigns/lead/add_to_campaign.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": "Add leads to a campaign",
+                "queryset": queryset,
+                "count": queryset.count(),
+                "campaigns": choices,
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+                "action": "add_to_campaign",
+            },
+        )
 
 
 class EmailTemplateForm(forms.ModelForm):
@@ -632,8 +699,11 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return [
-            path("<path:object_id>/preview/", self.admin_site.admin_view(self.preview_view),
-                 name="campaigns_emailtemplate_preview"),
+            path(
+                "<path:object_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="campaigns_emailtemplate_preview",
+            ),
             *super().get_urls(),
         ]
 
@@ -685,8 +755,15 @@ class CampaignRecipientAdmin(HistoryAdmin):
     the API (endpoint 7) and change through sending and tracking."""
 
     list_display = [
-        "email_address", "campaign", "status", "sent_at", "opened_at", "clicked_at",
-        "open_count", "click_count", "error_message",
+        "email_address",
+        "campaign",
+        "status",
+        "sent_at",
+        "opened_at",
+        "clicked_at",
+        "open_count",
+        "click_count",
+        "error_message",
     ]
     list_filter = [ByCampaignFilter, "status"]
     search_fields = ["email_address", "first_name", "last_name", "=message_id"]
@@ -714,4 +791,3 @@ class SuppressionAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 100
-

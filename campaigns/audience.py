@@ -92,7 +92,8 @@ def tags_any(tags) -> RawSQL:
         return RawSQL(f"{column} ?| %s::text[]", (list(tags),), output_field=BooleanField())
     return RawSQL(
         f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN (SELECT value FROM json_each(%s)))",
-        (json.dumps(list(tags)),), output_field=BooleanField(),
+        (json.dumps(list(tags)),),
+        output_field=BooleanField(),
     )
 
 
@@ -303,7 +304,8 @@ def _recordset(rows: list[dict]) -> tuple[str, list]:
         cols = ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in LEAD_INPUT_FIELDS)
         return f"jsonb_to_recordset(%s::jsonb) AS x({cols})", [data]
     cols = ", ".join(
-        f"json_extract(value, '$.{name}') AS {name}" if name not in _PG_TYPES
+        f"json_extract(value, '$.{name}') AS {name}"
+        if name not in _PG_TYPES
         else f"json(json_extract(value, '$.{name}')) AS {name}"
         for name in LEAD_INPUT_FIELDS
     )
@@ -366,9 +368,7 @@ def _lock_for_recipients(campaign) -> Campaign:
     recipients be added; else InvalidState."""
     locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if locked.status not in Campaign.RECIPIENTS_EDITABLE:
-        raise InvalidState(
-            f"Recipients cannot be added to a campaign that is {locked.status}.", code="invalid_state"
-        )
+        raise InvalidState(f"Recipients cannot be added to a campaign that is {locked.status}.", code="invalid_state")
     return locked
 
 
@@ -388,9 +388,12 @@ def _add_by_ids(*, campaign, candidates: list, report: _Report, now) -> int:
     if not candidates:
         return 0
     in_range = [pk for _, pk in candidates if 0 < pk <= MAX_PK]
-    sql, params = _addable(Lead.objects.filter(pk__in=values_set(in_range, "bigint")), campaign).order_by().values(
-        "pk"
-    ).query.sql_with_params()
+    sql, params = (
+        _addable(Lead.objects.filter(pk__in=values_set(in_range, "bigint")), campaign)
+        .order_by()
+        .values("pk")
+        .query.sql_with_params()
+    )
     inserted = set(_insert_recipients(campaign=campaign, lead_pks_sql=sql, lead_pks_params=params, now=now))
     report.processed += len(inserted)
     report.added += len(inserted)
@@ -467,8 +470,12 @@ def _add_by_filters(*, campaign, filters: dict, report: _Report, now) -> int:
     report.processed += inserted
     report.added += inserted
     if inserted < expected:  # leads deleted or changed between the count and the insert
-        report.fail("invalid", "lead_filters", f"{expected - inserted} matching lead(s) changed while being added.",
-                    count=expected - inserted)
+        report.fail(
+            "invalid",
+            "lead_filters",
+            f"{expected - inserted} matching lead(s) changed while being added.",
+            count=expected - inserted,
+        )
     return inserted
 
 
@@ -539,8 +546,7 @@ def recipient_remove(*, campaign, recipient) -> Campaign:
         ).delete()
         if not deleted:
             recipient.status = (
-                CampaignRecipient.objects.filter(pk=recipient.pk).values_list("status", flat=True).first()
-                or "deleted"
+                CampaignRecipient.objects.filter(pk=recipient.pk).values_list("status", flat=True).first() or "deleted"
             )
             raise InvalidState(
                 f"Only pending recipients can be removed; this one is {recipient.status}.", code="invalid_state"

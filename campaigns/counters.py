@@ -26,7 +26,10 @@ def _flag(condition):
 # counter column → expression over one recipient row aliased `r`.
 COUNTERS = {
     "recipients": "1",
-    **{f"status_{s}": _flag(f"r.status = '{s}'") for s in ("pending", "queued", "sent", "failed", "bounced", "unsubscribed")},
+    **{
+        f"status_{s}": _flag(f"r.status = '{s}'")
+        for s in ("pending", "queued", "sent", "failed", "bounced", "unsubscribed")
+    },
     "emails_sent": _flag("r.sent_at IS NOT NULL"),
     "emails_opened": _flag("r.opened_at IS NOT NULL"),
     "emails_clicked": _flag("r.clicked_at IS NOT NULL"),
@@ -71,8 +74,7 @@ def _lowest_shard(campaign):
 
 def _pg_function(name, body):
     return (
-        f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        f"BEGIN {body}; RETURN NULL; END $$"
+        f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; RETURN NULL; END $$"
     )
 
 
@@ -92,7 +94,11 @@ def postgresql_sql():
         _pg_function("recipient_counters_upd", _pg_upsert(f"{inserted} UNION ALL {deleted}")),
         _pg_function("recipient_counters_del", delete_body),
     ]
-    for op, refs in (("INSERT", "NEW TABLE AS new_rows"), ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"), ("DELETE", "OLD TABLE AS old_rows")):
+    for op, refs in (
+        ("INSERT", "NEW TABLE AS new_rows"),
+        ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+        ("DELETE", "OLD TABLE AS old_rows"),
+    ):
         fn = {"INSERT": "ins", "UPDATE": "upd", "DELETE": "del"}[op]
         statements.append(
             f"CREATE TRIGGER recipient_counters_{fn} AFTER {op} ON {RECIPIENT_TABLE} "
@@ -128,9 +134,7 @@ def sqlite_sql():
 
     update_values = _sqlite_values("NEW", "OLD")
     changed = " OR ".join(f"({v}) <> 0" for v in update_values)
-    delete_set = ", ".join(
-        f"{col} = {col} - ({expr.replace('r.', 'OLD.')})" for col, expr in COUNTERS.items()
-    )
+    delete_set = ", ".join(f"{col} = {col} - ({expr.replace('r.', 'OLD.')})" for col, expr in COUNTERS.items())
     return [
         f"CREATE TRIGGER recipient_counters_ins AFTER INSERT ON {RECIPIENT_TABLE} FOR EACH ROW BEGIN "
         f"{upsert(_sqlite_values('NEW'), 'NEW.campaign_id')} END",

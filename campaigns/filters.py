@@ -83,7 +83,8 @@ class CampaignFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Campaign.Status.choices, help_text="Exact status.")
     template_id = IdFilter(field_name="template_id", help_text="Campaigns using this template.")
     search = django_filters.CharFilter(
-        method="filter_search", max_length=255,
+        method="filter_search",
+        max_length=255,
         help_text="Case-insensitive substring of the name or the description.",
     )
     date_from = CreatedFromFilter(
@@ -152,7 +153,8 @@ class RecipientFilter(django_filters.FilterSet):
     has_replied = HasFilter(field_name="replied_at", help_text="Replied (true) or not (false).")
     has_bounced = HasFilter(field_name="bounced_at", help_text="Bounced (true) or not (false).")
     search = django_filters.CharFilter(
-        method="filter_search", max_length=255,
+        method="filter_search",
+        max_length=255,
         help_text="Case-insensitive: every word is in the email address, first or last name.",
     )
 
@@ -170,7 +172,8 @@ class LeadFilter(django_filters.FilterSet):
     city = django_filters.CharFilter(lookup_expr="iexact", max_length=100, help_text="City, case-insensitive.")
     tag = django_filters.CharFilter(method="filter_tag", max_length=100, help_text="Leads having this tag.")
     search = django_filters.CharFilter(
-        method="filter_search", max_length=255,
+        method="filter_search",
+        max_length=255,
         help_text="Case-insensitive: every word is in the email, first or last name or company.",
     )
     created_after = CreatedFromFilter(

@@ -23,9 +23,7 @@ def new_token():
 
 
 def status_check(name, field, choices):
-    return models.CheckConstraint(
-        condition=models.Q(**{f"{field}__in": [value for value, _ in choices]}), name=name
-    )
+    return models.CheckConstraint(condition=models.Q(**{f"{field}__in": [value for value, _ in choices]}), name=name)
 
 
 class TimestampedModel(models.Model):
@@ -53,7 +51,9 @@ class Lead(TimestampedModel):
     phone = models.CharField(max_length=50, blank=True)
     city = models.CharField(max_length=100, blank=True, db_index=True)
     source = models.CharField(
-        max_length=50, blank=True, db_index=True,
+        max_length=50,
+        blank=True,
+        db_index=True,
         help_text="Where the lead was found, e.g. craigslist, google_maps, linkedin, job_boards.",
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW, db_index=True)
@@ -148,7 +148,10 @@ class Campaign(TimestampedModel):
     failure_reason = models.TextField(blank=True)
     total_recipients = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="campaigns",
     )
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -181,13 +184,9 @@ class CampaignRecipient(TimestampedModel):
 
     # Not indexed on its own: every composite index below starts with the campaign. Indexes
     # are what a bulk add pays for per row (see bench/add_recipients.py), so none is spare.
-    campaign = models.ForeignKey(
-        Campaign, on_delete=models.CASCADE, related_name="recipients", db_index=False
-    )
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients", db_index=False)
     # Kept when the lead is deleted: the recipient row is the campaign's history.
-    lead = models.ForeignKey(
-        Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign_recipients"
-    )
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign_recipients")
     email_address = models.EmailField(max_length=254)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
@@ -319,7 +318,9 @@ class Suppression(models.Model):
 
     email = models.EmailField(max_length=254, unique=True)
     reason = models.CharField(max_length=20, choices=Reason.choices)
-    source = models.CharField(max_length=255, blank=True, help_text="What suppressed it, e.g. a campaign id or a provider.")
+    source = models.CharField(
+        max_length=255, blank=True, help_text="What suppressed it, e.g. a campaign id or a provider."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

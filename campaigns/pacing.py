@@ -116,8 +116,9 @@ class Pacer:
             campaign_scoped = key != GLOBAL_KEY
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)",
-                                   [4242, self.campaign_id if campaign_scoped else 0])
+                    cursor.execute(
+                        "SELECT pg_advisory_xact_lock(%s, %s)", [4242, self.campaign_id if campaign_scoped else 0]
+                    )
             rows = CampaignRecipient.objects.filter(sent_at__gt=now - timedelta(seconds=interval))
             if campaign_scoped:
                 rows = rows.filter(campaign_id=self.campaign_id)

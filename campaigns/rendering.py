@@ -43,11 +43,23 @@ SAMPLE_LEAD = {
     "tags": ["sample"],
     "attributes": {},
 }
-LEAD_FIELDS = ("id", "email", "first_name", "last_name", "company", "phone", "city", "source",
-               "status", "tags", "attributes")
+LEAD_FIELDS = (
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "phone",
+    "city",
+    "source",
+    "status",
+    "tags",
+    "attributes",
+)
 
 
 # --- URLs written into messages --------------------------------------------------------
+
 
 def open_url(token: str) -> str:
     return f"{settings.SITE_URL}/t/o/{token}.gif"
@@ -63,6 +75,7 @@ def unsubscribe_url(token: str) -> str:
 
 # --- Plain-data context -------------------------------------------------------------------
 
+
 def lead_data(lead=None, recipient=None) -> dict:
     """The `lead` context entry: a Lead's fields and attributes as plain data.
 
@@ -74,9 +87,15 @@ def lead_data(lead=None, recipient=None) -> dict:
         data["attributes"] = dict(data["attributes"] or {})
         return data
     if recipient is not None:
-        return {**{name: "" for name in LEAD_FIELDS}, "id": None, "tags": [], "attributes": {},
-                "email": recipient.email_address, "first_name": recipient.first_name,
-                "last_name": recipient.last_name}
+        return {
+            **{name: "" for name in LEAD_FIELDS},
+            "id": None,
+            "tags": [],
+            "attributes": {},
+            "email": recipient.email_address,
+            "first_name": recipient.first_name,
+            "last_name": recipient.last_name,
+        }
     return {**SAMPLE_LEAD, "tags": list(SAMPLE_LEAD["tags"]), "attributes": {}}
 
 
@@ -86,15 +105,20 @@ def campaign_data(campaign=None) -> dict:
     return {"name": campaign.name, "campaign_id": campaign.campaign_id}
 
 
-def context_for(*, lead: dict, campaign: dict, unsubscribe: str, view_in_browser: str = "",
-                token: str = "") -> dict:
+def context_for(*, lead: dict, campaign: dict, unsubscribe: str, view_in_browser: str = "", token: str = "") -> dict:
     """The template context. `token` fills the tracking URLs written into the source by
     `instrument_source` (empty for previews, which carry no tracking)."""
-    return {"lead": lead, "campaign": campaign, "unsubscribe_url": unsubscribe,
-            "view_in_browser_url": view_in_browser, TOKEN_VAR: token}
+    return {
+        "lead": lead,
+        "campaign": campaign,
+        "unsubscribe_url": unsubscribe,
+        "view_in_browser_url": view_in_browser,
+        TOKEN_VAR: token,
+    }
 
 
 # --- Validation -------------------------------------------------------------------------------
+
 
 def _syntax_message(exc: Exception) -> str:
     info = getattr(exc, "template_debug", None)
@@ -126,6 +150,7 @@ def validate_template_source(*, subject: str, body_html: str, body_text: str = "
 
 
 # --- Compiled message templates ---------------------------------------------------------------
+
 
 @dataclass
 class CompiledMessage:
@@ -204,8 +229,9 @@ def check_campaign_renders(*, campaign) -> None:
     if campaign.template_id is None:
         raise TemplateError("The campaign has no template.")
     compiled = compile_message(**message_sources(campaign=campaign))
-    context = context_for(lead=lead_data(), campaign=campaign_data(campaign),
-                          unsubscribe=unsubscribe_url("sample-token"))
+    context = context_for(
+        lead=lead_data(), campaign=campaign_data(campaign), unsubscribe=unsubscribe_url("sample-token")
+    )
     try:
         parts = compiled.render(context)
     except Exception as exc:  # any render failure is the template's
@@ -218,8 +244,9 @@ def render_preview(*, template, lead=None, campaign=None) -> dict:
     """{"subject", "html", "text"} of `template` rendered for `lead` (sample data when None),
     exactly as a recipient would get it (minus tracking)."""
     compiled = compile_message(**message_sources(campaign=campaign, template=template))
-    context = context_for(lead=lead_data(lead), campaign=campaign_data(campaign),
-                          unsubscribe=unsubscribe_url("preview"))
+    context = context_for(
+        lead=lead_data(lead), campaign=campaign_data(campaign), unsubscribe=unsubscribe_url("preview")
+    )
     try:
         return compiled.render(context)
     except Exception as exc:
@@ -310,9 +337,35 @@ def normalise_text(text: str) -> str:
 
 
 class _TextExtractor(HTMLParser):
-    BLOCK = {"p", "div", "section", "article", "header", "footer", "table", "tr", "ul", "ol",
-             "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "hr", "center", "main",
-             "nav", "aside", "form", "dl", "dt", "dd"}
+    BLOCK = {
+        "p",
+        "div",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "table",
+        "tr",
+        "ul",
+        "ol",
+        "blockquote",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "pre",
+        "hr",
+        "center",
+        "main",
+        "nav",
+        "aside",
+        "form",
+        "dl",
+        "dt",
+        "dd",
+    }
     SKIP = {"script", "style", "head", "title", "noscript", "template"}
 
     def __init__(self):
@@ -462,7 +515,7 @@ def rewrite_links(body_html: str, body_text: str, token: str, link_ids: dict, *,
     def text_url(m):
         url = _text_url(m)
         if url in link_ids and _trackable(url, skip):
-            return click_url(token, link_ids[url]) + m.group(0)[len(url):]
+            return click_url(token, link_ids[url]) + m.group(0)[len(url) :]
         return m.group(0)
 
     return _HREF.sub(href, body_html), _TEXT_URL.sub(text_url, body_text)
@@ -470,8 +523,10 @@ def rewrite_links(body_html: str, body_text: str, token: str, link_ids: dict, *,
 
 def add_open_pixel(body_html: str, token: str) -> str:
     """A 1×1 image just before the last </body> (or at the end)."""
-    pixel = (f'<img src="{open_url(token)}" width="1" height="1" alt="" '
-             'style="display:block;border:0;width:1px;height:1px" />')
+    pixel = (
+        f'<img src="{open_url(token)}" width="1" height="1" alt="" '
+        'style="display:block;border:0;width:1px;height:1px" />'
+    )
     at = body_html.rfind("</body")
     if at < 0:
         at = body_html.lower().rfind("</body")

@@ -105,6 +105,4 @@ def campaign_get(*, key, queryset=None) -> Campaign:
 
 def campaign_pending_count(*, campaign: Campaign) -> int:
     """Recipients not yet sent: pending plus queued (claimed by a sender)."""
-    return CampaignRecipient.objects.filter(
-        campaign=campaign, status__in=[Status.PENDING, Status.QUEUED]
-    ).count()
+    return CampaignRecipient.objects.filter(campaign=campaign, status__in=[Status.PENDING, Status.QUEUED]).count()

@@ -72,6 +72,7 @@ class PermanentFailure(Exception):
 
 # --- Claims and leases ----------------------------------------------------------------------
 
+
 def message_id_domain(campaign) -> str:
     address = parseaddr(campaign.from_email or settings.DEFAULT_FROM_EMAIL)[1]
     return address.rpartition("@")[2] or "fliptech.local"
@@ -97,16 +98,16 @@ def claim_batch(*, campaign, size: int) -> list:
         if not ids:
             return []
         CampaignRecipient.objects.filter(pk__in=ids).update(
-            status=R.QUEUED, claimed_at=now, lease_expires_at=lease, updated_at=now,
+            status=R.QUEUED,
+            claimed_at=now,
+            lease_expires_at=lease,
+            updated_at=now,
             message_id=Case(
                 When(message_id="", then=Concat(Value("<"), Cast("pk", CharField()), Value(suffix))),
                 default=F("message_id"),
             ),
         )
-        return list(
-            CampaignRecipient.objects.filter(pk__in=ids, claimed_at=now)
-            .select_related("lead").order_by("pk")
-        )
+        return list(CampaignRecipient.objects.filter(pk__in=ids, claimed_at=now).select_related("lead").order_by("pk"))
 
 
 def release(ids) -> int:
@@ -172,7 +173,8 @@ def finish_if_done(campaign_id) -> str | None:
     if CampaignRecipient.objects.filter(campaign_id=campaign_id, status__in=[R.PENDING, R.QUEUED]).exists():
         return None  # the common answer, from the (campaign, status) index alone
     counts = CampaignRecipient.objects.filter(campaign_id=campaign_id).aggregate(
-        failed=Count("pk", filter=Q(status=R.FAILED)), total=Count("pk"),
+        failed=Count("pk", filter=Q(status=R.FAILED)),
+        total=Count("pk"),
     )
     campaign = Campaign.all_objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING).first()
     if campaign is None:
@@ -181,11 +183,16 @@ def finish_if_done(campaign_id) -> str | None:
         if counts["total"] and counts["failed"] == counts["total"]:
             reasons = (
                 CampaignRecipient.objects.filter(campaign_id=campaign_id, status=R.FAILED)
-                .values("error_message").annotate(n=Count("pk")).order_by("-n")[:1]
+                .values("error_message")
+                .annotate(n=Count("pk"))
+                .order_by("-n")[:1]
             )
             reason = reasons[0]["error_message"] if reasons else ""
-            transition(campaign=campaign, action="fail",
-                       failure_reason=f"Every message failed permanently; most common error: {reason}"[:2000])
+            transition(
+                campaign=campaign,
+                action="fail",
+                failure_reason=f"Every message failed permanently; most common error: {reason}"[:2000],
+            )
             return Campaign.Status.FAILED
         transition(campaign=campaign, action="complete", completed_at=timezone.now())
         return Campaign.Status.COMPLETED
@@ -215,9 +222,8 @@ _STARTABLE = (
     f" AND NOT EXISTS (SELECT 1 FROM {Suppression._meta.db_table} s"
     f" WHERE s.email = LOWER({_RECIPIENTS}.email_address))"
 )
-_START_SQL = (
-    f"UPDATE {_RECIPIENTS} SET sent_at = %s, updated_at = %s WHERE id = %s AND "
-    + _STARTABLE.format(campaign="%s")
+_START_SQL = f"UPDATE {_RECIPIENTS} SET sent_at = %s, updated_at = %s WHERE id = %s AND " + _STARTABLE.format(
+    campaign="%s"
 )
 _SENT_SQL = (
     f"UPDATE {_RECIPIENTS} SET status = 'sent', sent_at = %s, updated_at = %s, lease_expires_at = NULL,"
@@ -258,7 +264,10 @@ def _mark_sent(rid: int) -> None:
 
 def _mark_failed(rid: int, reason: str) -> None:
     CampaignRecipient.objects.filter(pk=rid, status__in=[R.QUEUED, R.PENDING]).update(
-        status=R.FAILED, sent_at=None, lease_expires_at=None, error_message=reason[:1000],
+        status=R.FAILED,
+        sent_at=None,
+        lease_expires_at=None,
+        error_message=reason[:1000],
         updated_at=timezone.now(),
     )
 
@@ -270,12 +279,18 @@ def _mark_transient(recipient, reason: str) -> None:
         _mark_failed(recipient.pk, f"gave up after {attempts} attempts: {reason}")
         return
     CampaignRecipient.objects.filter(pk=recipient.pk, status=R.QUEUED).update(
-        status=R.PENDING, sent_at=None, claimed_at=None, lease_expires_at=None, attempts=attempts,
-        error_message=reason[:1000], updated_at=timezone.now(),
+        status=R.PENDING,
+        sent_at=None,
+        claimed_at=None,
+        lease_expires_at=None,
+        attempts=attempts,
+        error_message=reason[:1000],
+        updated_at=timezone.now(),
     )
 
 
 # --- Building messages ----------------------------------------------------------------------
+
 
 @dataclass
 class Outgoing:
@@ -305,8 +320,11 @@ class Sender:
         name, address = parseaddr(campaign.from_email or settings.DEFAULT_FROM_EMAIL)
         name = campaign.from_name or name
         reply_to = campaign.reply_to or settings.DEFAULT_REPLY_TO
-        return cls(envelope=address, from_header=sanitize_address((name, address), "utf-8"),
-                   reply_to=sanitize_address(reply_to, "utf-8") if reply_to else "")
+        return cls(
+            envelope=address,
+            from_header=sanitize_address((name, address), "utf-8"),
+            reply_to=sanitize_address(reply_to, "utf-8") if reply_to else "",
+        )
 
 
 def _encode_body(text: str) -> tuple[bytes, bytes]:
@@ -316,7 +334,7 @@ def _encode_body(text: str) -> tuple[bytes, bytes]:
     if max(map(len, data.split(b"\n"))) <= 998:
         return (b"7bit" if data.isascii() else b"8bit"), data.replace(b"\n", b"\r\n")
     encoded = base64.b64encode(data)
-    return b"base64", b"\r\n".join([encoded[i:i + 76] for i in range(0, len(encoded), 76)])
+    return b"base64", b"\r\n".join([encoded[i : i + 76] for i in range(0, len(encoded), 76)])
 
 
 def encode_subject(subject: str) -> str:
@@ -344,10 +362,24 @@ def build_mime(out: Outgoing, sender: Sender) -> bytes:
     part = b'Content-Type: text/%s; charset="utf-8"\r\nContent-Transfer-Encoding: %s\r\n\r\n'
     text_cte, text = _encode_body(out.text)
     html_cte, html = _encode_body(out.html)
-    return b"".join((
-        "\r\n".join(head).encode("utf-8"), b"\r\n\r\n--", b, b"\r\n", part % (b"plain", text_cte), text,
-        b"\r\n--", b, b"\r\n", part % (b"html", html_cte), html, b"\r\n--", b, b"--\r\n",
-    ))
+    return b"".join(
+        (
+            "\r\n".join(head).encode("utf-8"),
+            b"\r\n\r\n--",
+            b,
+            b"\r\n",
+            part % (b"plain", text_cte),
+            text,
+            b"\r\n--",
+            b,
+            b"\r\n",
+            part % (b"html", html_cte),
+            html,
+            b"\r\n--",
+            b,
+            b"--\r\n",
+        )
+    )
 
 
 def list_unsubscribe_headers(token: str) -> list:
@@ -363,6 +395,7 @@ def to_header(recipient) -> str:
 
 
 # --- Transports ---------------------------------------------------------------------------------
+
 
 def _classify_code(code, message) -> Exception:
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
@@ -441,7 +474,10 @@ class Transport:
 
     def _send_django(self, out: Outgoing) -> None:
         message = EmailMultiAlternatives(
-            subject=out.subject, body=out.text, from_email=self.sender.from_header, to=[out.to],
+            subject=out.subject,
+            body=out.text,
+            from_email=self.sender.from_header,
+            to=[out.to],
             headers={"Message-ID": out.message_id, **dict(out.headers)},
             reply_to=[self.sender.reply_to] if self.sender.reply_to else None,
             connection=self.backend,
@@ -537,17 +573,26 @@ def compiled_for(campaign) -> tuple:
     (static links upserted once), compiled once per process. Content cannot change while a
     campaign runs; the key changes if it is edited while paused."""
     template = campaign.template
-    key = (campaign.pk, template.pk, template.updated_at, campaign.subject, campaign.track_clicks,
-           campaign.track_opens, settings.SITE_URL)
+    key = (
+        campaign.pk,
+        template.pk,
+        template.updated_at,
+        campaign.subject,
+        campaign.track_clicks,
+        campaign.track_opens,
+        settings.SITE_URL,
+    )
     found = _compiled.get(key)
     if found is None:
         if len(_compiled) > 64:
             _compiled.clear()
         sources = rendering.message_sources(campaign=campaign)
         body_html, body_text, dynamic = rendering.instrument_source(
-            sources["body_html"], sources["body_text"] or "",
+            sources["body_html"],
+            sources["body_text"] or "",
             link_ids_for=lambda urls: link_ids(campaign.pk, urls),
-            track_clicks=campaign.track_clicks, track_opens=campaign.track_opens,
+            track_clicks=campaign.track_clicks,
+            track_opens=campaign.track_opens,
         )
         compiled = rendering.compile_message(subject=sources["subject"], body_html=body_html, body_text=body_text)
         found = _compiled[key] = (compiled, dynamic)
@@ -577,18 +622,28 @@ def link_ids(campaign_id: int, urls) -> dict:
 
 def outgoing_for(campaign, recipient, parts) -> Outgoing:
     return Outgoing(
-        recipient_id=recipient.pk, token=recipient.token, to=to_header(recipient), rcpt=recipient.email_address,
-        message_id=recipient.message_id, subject=parts["subject"], html=parts["html"], text=parts["text"],
+        recipient_id=recipient.pk,
+        token=recipient.token,
+        to=to_header(recipient),
+        rcpt=recipient.email_address,
+        message_id=recipient.message_id,
+        subject=parts["subject"],
+        html=parts["html"],
+        text=parts["text"],
         headers=[*list_unsubscribe_headers(recipient.token), ("X-Campaign-ID", campaign.campaign_id)],
         metadata={"token": recipient.token, "campaign_id": campaign.campaign_id},
     )
 
 
 def render_parts(compiled, data: dict, recipient) -> dict:
-    return compiled.render(rendering.context_for(
-        lead=rendering.lead_data(recipient.lead, recipient), campaign=data,
-        unsubscribe=rendering.unsubscribe_url(recipient.token), token=recipient.token,
-    ))
+    return compiled.render(
+        rendering.context_for(
+            lead=rendering.lead_data(recipient.lead, recipient),
+            campaign=data,
+            unsubscribe=rendering.unsubscribe_url(recipient.token),
+            token=recipient.token,
+        )
+    )
 
 
 class RenderFailed(Exception):
@@ -674,6 +729,7 @@ class Prepared:
 
 # --- The batch --------------------------------------------------------------------------------
 
+
 @dataclass
 class BatchResult:
     claimed: int = 0
@@ -746,8 +802,11 @@ def _send_all(campaign, recipients, messages, remaining, result) -> None:
     renewed = time.monotonic()
     transport.open()
     if (
-        connection.vendor == "postgresql" and not pacer.active and transport.kind == "smtp"
-        and settings.SEND_OVERLAP_DATABASE and pipelining(transport.backend.connection)
+        connection.vendor == "postgresql"
+        and not pacer.active
+        and transport.kind == "smtp"
+        and settings.SEND_OVERLAP_DATABASE
+        and pipelining(transport.backend.connection)
     ):
         return _send_overlapped(campaign, recipients, messages, remaining, result, transport, by_pk, lease)
     _fast_commits(True)
@@ -925,8 +984,7 @@ def _mark_sent_and_start(sent_id: int, next_id: int, campaign_id: int) -> bool:
     `next_id` was started."""
     stamp = _db_now(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(_SENT_AND_START_SQL,
-                       {"sent": sent_id, "start": next_id, "campaign": campaign_id, "now": stamp})
+        cursor.execute(_SENT_AND_START_SQL, {"sent": sent_id, "start": next_id, "campaign": campaign_id, "now": stamp})
         return any(row[0] == next_id for row in cursor.fetchall())
 
 
@@ -982,14 +1040,21 @@ def send_test(*, campaign_id: int, to_email: str, lead_id: int | None = None) ->
     campaign = Campaign.all_objects.select_related("template").get(pk=campaign_id)
     lead = Lead.objects.filter(pk=lead_id).first() if lead_id else None
     compiled = rendering.compile_message(**rendering.message_sources(campaign=campaign))
-    parts = compiled.render(rendering.context_for(
-        lead=rendering.lead_data(lead), campaign=rendering.campaign_data(campaign),
-        unsubscribe=rendering.unsubscribe_url(TEST_TOKEN),
-    ))
+    parts = compiled.render(
+        rendering.context_for(
+            lead=rendering.lead_data(lead),
+            campaign=rendering.campaign_data(campaign),
+            unsubscribe=rendering.unsubscribe_url(TEST_TOKEN),
+        )
+    )
     out = Outgoing(
-        recipient_id=0, token=TEST_TOKEN, to=sanitize_address(to_email, "utf-8"),
+        recipient_id=0,
+        token=TEST_TOKEN,
+        to=sanitize_address(to_email, "utf-8"),
         message_id=f"<test.{secrets.token_hex(8)}@{message_id_domain(campaign)}>",
-        subject=f"[TEST] {parts['subject']}", html=parts["html"], text=parts["text"],
+        subject=f"[TEST] {parts['subject']}",
+        html=parts["html"],
+        text=parts["text"],
         headers=[*list_unsubscribe_headers(TEST_TOKEN), ("X-Campaign-ID", campaign.campaign_id)],
         metadata={"campaign_id": campaign.campaign_id, "test": "1"},
     )

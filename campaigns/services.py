@@ -42,9 +42,7 @@ def transition(*, campaign: Campaign, action: str, **fields) -> Campaign:
     )
     if updated != 1:
         _refresh_or_404(campaign)
-        raise InvalidState(
-            f"Cannot {action} a campaign that is {campaign.status}.", code="invalid_state"
-        )
+        raise InvalidState(f"Cannot {action} a campaign that is {campaign.status}.", code="invalid_state")
     campaign.refresh_from_db()
     return campaign
 
@@ -101,15 +99,11 @@ def campaign_update(*, campaign: Campaign, **fields) -> Campaign:
     _require_status(campaign, allowed, doing)
     if "scheduled_at" in fields and fields["scheduled_at"] is None:
         if campaign.status == Campaign.Status.SCHEDULED:
-            raise ValidationError(
-                {"scheduled_at": ["A scheduled campaign needs a time; pause it to unschedule."]}
-            )
+            raise ValidationError({"scheduled_at": ["A scheduled campaign needs a time; pause it to unschedule."]})
         allowed.discard(Campaign.Status.SCHEDULED)
     if not fields:
         return campaign
-    updated = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(
-        updated_at=timezone.now(), **fields
-    )
+    updated = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(updated_at=timezone.now(), **fields)
     if updated != 1:
         _refresh_or_404(campaign)
         raise InvalidState(f"Cannot {doing} a campaign that is {campaign.status}.", code="invalid_state")
@@ -129,9 +123,7 @@ def campaign_delete(*, campaign: Campaign) -> Campaign:
     )
     if updated != 1:
         _refresh_or_404(campaign)
-        raise InvalidState(
-            "Cannot delete a running campaign; pause it first.", code="invalid_state"
-        )
+        raise InvalidState("Cannot delete a running campaign; pause it first.", code="invalid_state")
     campaign.deleted_at = now
     return campaign
 
@@ -227,4 +219,3 @@ def campaign_send_test(*, campaign: Campaign, test_email: str, lead=None) -> Non
     _check_sendable(campaign)
     pk, lead_pk = campaign.pk, lead.pk if lead is not None else None
     transaction.on_commit(lambda: tasks.send_test_email.delay(pk, test_email, lead_pk))
-

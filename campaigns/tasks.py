@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def backoff(retries: int) -> float:
     """Seconds before retry n (0-based): base × 2^n, at most 10 minutes."""
     base = getattr(settings, "SEND_RETRY_BACKOFF_SECONDS", 10)
-    return min(600.0, base * (2 ** retries))
+    return min(600.0, base * (2**retries))
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)

@@ -29,7 +29,8 @@ urlpatterns = [
     re_path(r"^campaigns/(?P<id>[^/]+)/recipients/?$", CampaignRecipientsView.as_view(), name="campaign-recipients"),
     re_path(
         r"^campaigns/(?P<id>[^/]+)/recipients/(?P<rid>[^/]+)/?$",
-        CampaignRecipientView.as_view(), name="campaign-recipient",
+        CampaignRecipientView.as_view(),
+        name="campaign-recipient",
     ),
     *router.urls,
 ]

@@ -255,20 +255,35 @@ class PageNumberListPagination(BasePagination):
 
     def get_schema_operation_parameters(self, view):
         return [
-            {"name": "page", "in": "query", "required": False,
-             "schema": {"type": "integer", "minimum": 1, "maximum": 10_000_000, "default": 1}},
             {
-                "name": "page_size", "in": "query", "required": False,
+                "name": "page",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 1, "maximum": 10_000_000, "default": 1},
+            },
+            {
+                "name": "page_size",
+                "in": "query",
+                "required": False,
                 "schema": {
-                    "type": "integer", "minimum": 1,
+                    "type": "integer",
+                    "minimum": 1,
                     "maximum": getattr(view, "page_size_max", 100),
                     "default": getattr(view, "page_size_default", 20),
                 },
             },
-            {"name": "sort_by", "in": "query", "required": False,
-             "schema": {"type": "string", "enum": list(getattr(view, "sort_fields", ["created_at"]))}},
-            {"name": "sort_order", "in": "query", "required": False,
-             "schema": {"type": "string", "enum": ["asc", "desc"], "default": "desc"}},
+            {
+                "name": "sort_by",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "enum": list(getattr(view, "sort_fields", ["created_at"]))},
+            },
+            {
+                "name": "sort_order",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
+            },
         ]
 
 

@@ -38,9 +38,7 @@ DEV_SECRET_KEY = "dev-insecure-fliptech-change-me"
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = os.environ.get("SECRET_KEY") or DEV_SECRET_KEY
 if not DEBUG and (SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32):
-    raise ImproperlyConfigured(
-        "DEBUG is off: set SECRET_KEY to a random string of at least 32 characters."
-    )
+    raise ImproperlyConfigured("DEBUG is off: set SECRET_KEY to a random string of at least 32 characters.")
 
 # In DEBUG (the embedded default) any host name is served; production lists its own.
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*" if DEBUG else "localhost,127.0.0.1,[::1]")
@@ -116,9 +114,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A file, not :memory:, so a Celery worker started by a test sees the same data.
-    DATABASES["default"]["TEST"] = {
-        "NAME": os.environ.get("DATABASE_TEST_NAME") or str(VAR_DIR / "test.sqlite3")
-    }
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DATABASE_TEST_NAME") or str(VAR_DIR / "test.sqlite3")}
 elif os.environ.get("DATABASE_TEST_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": os.environ["DATABASE_TEST_NAME"]}
 
@@ -142,9 +138,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
-            "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
-            else "fliptech.storage.StaticFilesStorage"
+            "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG else "fliptech.storage.StaticFilesStorage"
         )
     },
 }
@@ -211,11 +205,7 @@ LIST_UNSUBSCRIBE_MAILTO = os.environ.get("LIST_UNSUBSCRIBE_MAILTO", "")
 
 # Any ANYMAIL_<KEY> variable becomes ANYMAIL["<KEY>"] (e.g. ANYMAIL_MAILGUN_API_KEY,
 # ANYMAIL_WEBHOOK_SECRET="user:pass").
-ANYMAIL = {
-    key[len("ANYMAIL_"):]: value
-    for key, value in os.environ.items()
-    if key.startswith("ANYMAIL_") and value
-}
+ANYMAIL = {key[len("ANYMAIL_") :]: value for key, value in os.environ.items() if key.startswith("ANYMAIL_") and value}
 
 # --- Celery ---------------------------------------------------------------
 

@@ -46,7 +46,12 @@ def test_lead_email_is_stored_lower_case():
 
 @pytest.mark.parametrize(
     "model_factory, field",
-    [(LeadFactory, "status"), (CampaignFactory, "status"), (CampaignRecipientFactory, "status"), (SuppressionFactory, "reason")],
+    [
+        (LeadFactory, "status"),
+        (CampaignFactory, "status"),
+        (CampaignRecipientFactory, "status"),
+        (SuppressionFactory, "reason"),
+    ],
 )
 def test_a_status_outside_its_enum_is_refused(model_factory, field):
     obj = model_factory()

@@ -36,8 +36,11 @@ def run_demo():
 
 def counts():
     return (
-        get_user_model().objects.count(), Lead.objects.count(), EmailTemplate.objects.count(),
-        Campaign.objects.count(), CampaignRecipient.objects.count(),
+        get_user_model().objects.count(),
+        Lead.objects.count(),
+        EmailTemplate.objects.count(),
+        Campaign.objects.count(),
+        CampaignRecipient.objects.count(),
     )
 
 
@@ -104,10 +107,18 @@ def test_demo_after_a_launch_prepares_a_new_draft_and_keeps_the_launched_one():
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("smtp://user:p%40ss@mail.example.com:2525", {
-            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "mail.example.com",
-            "EMAIL_PORT": 2525, "EMAIL_HOST_USER": "user", "EMAIL_HOST_PASSWORD": "p@ss",
-            "EMAIL_USE_TLS": False, "EMAIL_USE_SSL": False}),
+        (
+            "smtp://user:p%40ss@mail.example.com:2525",
+            {
+                "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                "EMAIL_HOST": "mail.example.com",
+                "EMAIL_PORT": 2525,
+                "EMAIL_HOST_USER": "user",
+                "EMAIL_HOST_PASSWORD": "p@ss",
+                "EMAIL_USE_TLS": False,
+                "EMAIL_USE_SSL": False,
+            },
+        ),
         ("smtp://localhost", {"EMAIL_HOST": "localhost", "EMAIL_PORT": 25, "EMAIL_HOST_USER": ""}),
         ("smtp://u:p@mail.example.com:587?tls=1", {"EMAIL_USE_TLS": True, "EMAIL_PORT": 587}),
         ("smtp+tls://u:p@mail.example.com:587", {"EMAIL_USE_TLS": True, "EMAIL_USE_SSL": False}),
@@ -115,8 +126,10 @@ def test_demo_after_a_launch_prepares_a_new_draft_and_keeps_the_launched_one():
         ("smtps://u:p@mail.example.com", {"EMAIL_USE_SSL": True, "EMAIL_PORT": 465}),
         ("smtp://mail.example.com?timeout=5", {"EMAIL_TIMEOUT": 5}),
         ("console://", {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}),
-        ("file:///srv/mail", {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-                              "EMAIL_FILE_PATH": "/srv/mail"}),
+        (
+            "file:///srv/mail",
+            {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend", "EMAIL_FILE_PATH": "/srv/mail"},
+        ),
         ("locmem://", {"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}),
         ("anymail://mailgun", {"EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend"}),
         ("anymail://amazon_ses", {"EMAIL_BACKEND": "anymail.backends.amazon_ses.EmailBackend"}),
@@ -148,7 +161,11 @@ def django_setup(tmp_path, code="", **env):
     base.update({"FLIPTECH_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "fliptech.settings"}, **env)
     return subprocess.run(
         [sys.executable, "-c", f"import django; django.setup()\n{code}"],
-        cwd=ROOT, env=base, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -190,17 +207,28 @@ def test_email_and_service_urls_come_from_the_environment(tmp_path):
     )
 
     result = django_setup(
-        tmp_path, code, EMAIL_URL="smtp+tls://u:p@smtp.example.com:587",
-        DATABASE_URL="postgres://app:pw@db.example.com:5432/app", CELERY_BROKER_URL="redis://cache.example.com:6379/0",
-        SITE_URL="https://mail.example.com/", DEFAULT_FROM_EMAIL="Offers <offers@example.com>",
+        tmp_path,
+        code,
+        EMAIL_URL="smtp+tls://u:p@smtp.example.com:587",
+        DATABASE_URL="postgres://app:pw@db.example.com:5432/app",
+        CELERY_BROKER_URL="redis://cache.example.com:6379/0",
+        SITE_URL="https://mail.example.com/",
+        DEFAULT_FROM_EMAIL="Offers <offers@example.com>",
         ANYMAIL_WEBHOOK_SECRET="user:pass",
     )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
-        "django.core.mail.backends.smtp.EmailBackend", "smtp.example.com", "587", "True",
-        "django.db.backends.postgresql", "redis://cache.example.com:6379/0", "https://mail.example.com",
-        "Offers", "<offers@example.com>", "user:pass",
+        "django.core.mail.backends.smtp.EmailBackend",
+        "smtp.example.com",
+        "587",
+        "True",
+        "django.db.backends.postgresql",
+        "redis://cache.example.com:6379/0",
+        "https://mail.example.com",
+        "Offers",
+        "<offers@example.com>",
+        "user:pass",
     ]
 
 
@@ -209,7 +237,8 @@ def test_static_files_are_served_by_whitenoise_with_debug_off(tmp_path):
     come from whitenoise with DEBUG=0 — no web server in front needed."""
     env = {"DEBUG": "0", "SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "testserver", "STATIC_ROOT": str(tmp_path / "static")}
     collect = django_setup(
-        tmp_path, "from django.core.management import call_command; call_command('collectstatic', '--noinput', verbosity=0)",
+        tmp_path,
+        "from django.core.management import call_command; call_command('collectstatic', '--noinput', verbosity=0)",
         **env,
     )
     assert collect.returncode == 0, collect.stderr
@@ -239,8 +268,17 @@ def test_compose_file_defines_the_services_and_their_configuration():
     assert {"web", "worker", "beat", "migrate", "postgres", "redis"} <= set(services)
     for name in ("web", "worker", "beat", "migrate"):
         env = services[name]["environment"]
-        for var in ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL",
-                    "EMAIL_URL", "DEFAULT_FROM_EMAIL", "SITE_URL"):
+        for var in (
+            "SECRET_KEY",
+            "DEBUG",
+            "ALLOWED_HOSTS",
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "CACHE_URL",
+            "EMAIL_URL",
+            "DEFAULT_FROM_EMAIL",
+            "SITE_URL",
+        ):
             assert var in env, f"{name} lacks {var}"
         assert str(env["DEBUG"]) in ("0", "False", "false")
         assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
@@ -257,7 +295,9 @@ def test_compose_file_defines_the_services_and_their_configuration():
 def test_procfiles_start_web_worker_and_beat():
     for name in ("Procfile", "Procfile.dev"):
         lines = dict(
-            line.split(":", 1) for line in (ROOT / name).read_text().splitlines() if line.strip() and not line.startswith("#")
+            line.split(":", 1)
+            for line in (ROOT / name).read_text().splitlines()
+            if line.strip() and not line.startswith("#")
         )
         assert set(lines) == {"web", "worker", "beat"}, name
         assert "celery -A fliptech worker" in lines["worker"] and "celery -A fliptech beat" in lines["beat"]

@@ -14,9 +14,13 @@ def test_schema_validates_without_warnings(tmp_path):
     schema = yaml.safe_load(out.read_text())
     paths = schema["paths"]
     for path in [
-        "/api/v1/campaigns/", "/api/v1/campaigns/{id}/", "/api/v1/campaigns/health/",
-        "/api/v1/campaigns/{id}/launch/", "/api/v1/campaigns/{id}/pause/",
-        "/api/v1/campaigns/{id}/resume/", "/api/v1/campaigns/{id}/test/",
+        "/api/v1/campaigns/",
+        "/api/v1/campaigns/{id}/",
+        "/api/v1/campaigns/health/",
+        "/api/v1/campaigns/{id}/launch/",
+        "/api/v1/campaigns/{id}/pause/",
+        "/api/v1/campaigns/{id}/resume/",
+        "/api/v1/campaigns/{id}/test/",
     ]:
         assert path in paths, path
 
@@ -26,15 +30,26 @@ def test_campaign_endpoints_document_their_error_answers(tmp_path):
     call_command("spectacular", "--file", str(out))
     paths = yaml.safe_load(out.read_text())["paths"]
     assert {"201", "400", "401", "403"} <= set(paths["/api/v1/campaigns/"]["post"]["responses"])
-    assert {"200", "400", "401", "403", "404", "409"} <= set(paths["/api/v1/campaigns/{id}/launch/"]["post"]["responses"])
+    assert {"200", "400", "401", "403", "404", "409"} <= set(
+        paths["/api/v1/campaigns/{id}/launch/"]["post"]["responses"]
+    )
     assert {"200", "401", "403", "404", "409"} <= set(paths["/api/v1/campaigns/{id}/"]["delete"]["responses"])
     assert {"200", "503"} <= set(paths["/api/v1/campaigns/health/"]["get"]["responses"])
     # No security requirement: the health check is public, the rest need a token or session.
     assert paths["/api/v1/campaigns/health/"]["get"].get("security", [{}]) == [{}]
     assert {"tokenAuth": []} in paths["/api/v1/campaigns/{id}/"]["get"]["security"]
     list_params = {p["name"] for p in paths["/api/v1/campaigns/"]["get"]["parameters"]}
-    assert {"status", "template_id", "search", "date_from", "date_to",
-            "page", "page_size", "sort_by", "sort_order"} <= list_params
+    assert {
+        "status",
+        "template_id",
+        "search",
+        "date_from",
+        "date_to",
+        "page",
+        "page_size",
+        "sort_by",
+        "sort_order",
+    } <= list_params
 
 
 def test_campaign_without_from_or_reply_to_matches_its_documented_shape(tmp_path, api):

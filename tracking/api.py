@@ -46,7 +46,9 @@ def _cached_analytics(campaign, compute):
         return compute()
     counters = campaign_counters(campaign_ids=[campaign.pk])[campaign.pk]
     version = (
-        campaign.status, campaign.updated_at.isoformat(), selectors.last_event_at(campaign=campaign),
+        campaign.status,
+        campaign.updated_at.isoformat(),
+        selectors.last_event_at(campaign=campaign),
         tuple(sorted(counters.items())),
     )
     key = f"tracking:analytics:{campaign.pk}:{hashlib.sha256(repr(version).encode()).hexdigest()}"
@@ -88,9 +90,7 @@ def recipient_get(rid) -> CampaignRecipient:
     if not rid.isdigit() or len(rid) > 18:
         raise Http404("No recipient matches the given id.")
     try:
-        return CampaignRecipient.objects.select_related("campaign").get(
-            pk=int(rid), campaign__deleted_at__isnull=True
-        )
+        return CampaignRecipient.objects.select_related("campaign").get(pk=int(rid), campaign__deleted_at__isnull=True)
     except CampaignRecipient.DoesNotExist:
         raise Http404("No recipient matches the given id.") from None
 
@@ -126,7 +126,10 @@ _TRACK_DOC = (
 
 
 @extend_schema(
-    tags=["tracking"], summary="Record an open", description=_TRACK_DOC, parameters=[RID],
+    tags=["tracking"],
+    summary="Record an open",
+    description=_TRACK_DOC,
+    parameters=[RID],
     request=TrackEmailEventRequestSerializer,
     responses={201: EmailTrackingResponseSerializer, **_errors(400, 401, 403, 404)},
 )
@@ -135,10 +138,12 @@ class TrackOpenView(_TrackView):
 
 
 @extend_schema(
-    tags=["tracking"], summary="Record a click",
+    tags=["tracking"],
+    summary="Record a click",
     description=_TRACK_DOC + " The link is `url` or `event_data.url`; a URL that is one of the "
     "campaign's tracked links is linked to it.",
-    parameters=[RID], request=TrackClickRequestSerializer,
+    parameters=[RID],
+    request=TrackClickRequestSerializer,
     responses={201: EmailTrackingResponseSerializer, **_errors(400, 401, 403, 404)},
 )
 class TrackClickView(_TrackView):
@@ -156,11 +161,13 @@ class TrackClickView(_TrackView):
 
 
 @extend_schema(
-    tags=["tracking"], summary="Record a bounce",
+    tags=["tracking"],
+    summary="Record a bounce",
     description=_TRACK_DOC + ' `event_data.bounce_type` is "hard" (default: the recipient becomes '
     'bounced and the address is suppressed for every future campaign) or "soft" (recorded only); '
     "`event_data.reason` says why.",
-    parameters=[RID], request=TrackBounceRequestSerializer,
+    parameters=[RID],
+    request=TrackBounceRequestSerializer,
     responses={201: EmailTrackingResponseSerializer, **_errors(400, 401, 403, 404)},
 )
 class TrackBounceView(_TrackView):
@@ -169,7 +176,9 @@ class TrackBounceView(_TrackView):
 
 
 @extend_schema(
-    tags=["tracking"], summary="A recipient's events", parameters=[RID],
+    tags=["tracking"],
+    summary="A recipient's events",
+    parameters=[RID],
     description=f"Newest first; at most {EVENTS_LIST_MAX} events (`total_events` counts all).",
     responses={200: TrackingEventsListResponseSerializer, **_errors(401, 404)},
 )
@@ -192,7 +201,9 @@ class RecipientEventsView(APIView):
 
 
 @extend_schema(
-    tags=["campaigns"], summary="Campaign stats", parameters=[CAMPAIGN_ID],
+    tags=["campaigns"],
+    summary="Campaign stats",
+    parameters=[CAMPAIGN_ID],
     description="Live figures: read from counters the database keeps with every change.",
     responses={200: CampaignStatsResponseSerializer, **_errors(401, 404)},
 )
@@ -205,8 +216,10 @@ class CampaignStatsView(APIView):
 
 
 @extend_schema(
-    tags=["campaigns"], summary="Campaign analytics", parameters=[CAMPAIGN_ID],
-    description="Stats plus breakdowns. Locations are reported as \"Unknown\" unless an IP→country "
+    tags=["campaigns"],
+    summary="Campaign analytics",
+    parameters=[CAMPAIGN_ID],
+    description='Stats plus breakdowns. Locations are reported as "Unknown" unless an IP→country '
     "database (GeoIP2, `GEOIP_PATH`) is configured. Never stale: a cached answer is served only "
     "while the campaign's counters, status and newest event are unchanged.",
     responses={200: CampaignAnalyticsResponseSerializer, **_errors(401, 404)},
@@ -216,5 +229,9 @@ class CampaignAnalyticsView(APIView):
 
     def get(self, request, id):
         campaign = campaign_get(key=id)
-        return Response(_cached_analytics(campaign, lambda: CampaignAnalyticsResponseSerializer(
-            selectors.campaign_analytics(campaign=campaign)).data))
+        return Response(
+            _cached_analytics(
+                campaign,
+                lambda: CampaignAnalyticsResponseSerializer(selectors.campaign_analytics(campaign=campaign)).data,
+            )
+        )

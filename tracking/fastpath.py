@@ -40,7 +40,9 @@ def _release_connections():
 
 
 PIXEL_HEADERS = [
-    ("Content-Type", "image/gif"), ("Content-Length", str(len(views.PIXEL))), ("Cache-Control", "no-store, private"),
+    ("Content-Type", "image/gif"),
+    ("Content-Length", str(len(views.PIXEL))),
+    ("Cache-Control", "no-store, private"),
 ]
 
 

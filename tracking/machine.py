@@ -40,15 +40,33 @@ APPLE_PROXY_NETWORKS = [ipaddress.ip_network("17.0.0.0/8")]
 
 # Case-insensitive substrings of user agents that are never a person.
 BOT_UA_MARKERS = (
-    "crawler", "spider", "slurp", "phantomjs", "barracuda", "mimecast", "proofpoint", "safelinks", "ms-office-safelinks",
-    "symantec", "forcepoint", "trendmicro", "sophos", "fortiguard", "cisco", "ironport",
-    "zscaler", "paloalto", "checkpoint", "microsoft office protocol discovery",
-    "linkchecker", "urlscan", "virustotal", "yahoomailproxy",
+    "crawler",
+    "spider",
+    "slurp",
+    "phantomjs",
+    "barracuda",
+    "mimecast",
+    "proofpoint",
+    "safelinks",
+    "ms-office-safelinks",
+    "symantec",
+    "forcepoint",
+    "trendmicro",
+    "sophos",
+    "fortiguard",
+    "cisco",
+    "ironport",
+    "zscaler",
+    "paloalto",
+    "checkpoint",
+    "microsoft office protocol discovery",
+    "linkchecker",
+    "urlscan",
+    "virustotal",
+    "yahoomailproxy",
 )
 # "bot" as in Googlebot/bingbot, but not the Cubot phone brand.
-_BOT_RE = re.compile(
-    "|".join([r"(?<!cu)bot"] + [re.escape(m) for m in BOT_UA_MARKERS]), re.IGNORECASE
-)
+_BOT_RE = re.compile("|".join([r"(?<!cu)bot"] + [re.escape(m) for m in BOT_UA_MARKERS]), re.IGNORECASE)
 _GMAIL_PROXY_RE = re.compile(r"GoogleImageProxy|ggpht\.com", re.IGNORECASE)
 
 

@@ -55,7 +55,8 @@ class EmailTracking(models.Model):
         constraints = [
             status_check("event_type_valid", "event_type", EventType.choices),
             models.UniqueConstraint(
-                fields=["provider_event_id"], condition=models.Q(provider_event_id__isnull=False),
+                fields=["provider_event_id"],
+                condition=models.Q(provider_event_id__isnull=False),
                 name="event_provider_event_id_unique",
             ),
         ]

@@ -33,11 +33,13 @@ UA_DISTINCT_LIMIT = 1000
 MIN_PACE_WINDOW = timedelta(minutes=1)
 
 
-_LAST_EVENT_SQL = "SELECT GREATEST({})".format(", ".join(
-    f"(SELECT created_at FROM {EmailTracking._meta.db_table} WHERE campaign_id = %(c)s "
-    f"AND event_type = '{kind}' ORDER BY created_at DESC LIMIT 1)"
-    for kind in EventType.values
-))
+_LAST_EVENT_SQL = "SELECT GREATEST({})".format(
+    ", ".join(
+        f"(SELECT created_at FROM {EmailTracking._meta.db_table} WHERE campaign_id = %(c)s "
+        f"AND event_type = '{kind}' ORDER BY created_at DESC LIMIT 1)"
+        for kind in EventType.values
+    )
+)
 
 
 def last_event_at(*, campaign):
@@ -59,7 +61,8 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     counters = campaign_counters(campaign_ids=[campaign.pk])[campaign.pk]
     # MIN and MAX alone: each is one probe of the (campaign, sent_at) index.
     window = CampaignRecipient.objects.filter(campaign=campaign, sent_at__isnull=False).aggregate(
-        first_sent=Min("sent_at"), last_sent=Max("sent_at"),
+        first_sent=Min("sent_at"),
+        last_sent=Max("sent_at"),
     )
     newest_event_at = last_event_at(campaign=campaign)
     metrics = metrics_from_counter_row(counters)
@@ -157,8 +160,11 @@ def _hourly_engagement(events) -> tuple[list, list]:
     """Human opens and clicks per hour, one grouped query for both."""
     rows = (
         events.filter(event_type__in=[EventType.OPEN, EventType.CLICK], is_machine=False)
-        .annotate(hour=_hour("created_at")).order_by().values("event_type", "hour")
-        .annotate(count=Count("id")).order_by("hour")
+        .annotate(hour=_hour("created_at"))
+        .order_by()
+        .values("event_type", "hour")
+        .annotate(count=Count("id"))
+        .order_by("hour")
     )
     opens, clicks = [], []
     for row in rows:
@@ -247,14 +253,21 @@ def _by_location(events, total: int) -> list[dict]:
 
 
 def _top_recipients(recipients, field) -> list[dict]:
-    rows = recipients.filter(**{f"{field}__gt": 0}).order_by(f"-{field}", "id").values("id", "email_address", field)[:TOP_N]
+    rows = (
+        recipients.filter(**{f"{field}__gt": 0})
+        .order_by(f"-{field}", "id")
+        .values("id", "email_address", field)[:TOP_N]
+    )
     return [{"recipient_id": r["id"], "email_address": r["email_address"], "count": r[field]} for r in rows]
 
 
 def _reasons(queryset, expression) -> list[dict]:
     rows = (
-        queryset.annotate(reason_text=expression).order_by().values("reason_text")
-        .annotate(count=Count("id")).order_by("-count", "reason_text")[:LIST_N]
+        queryset.annotate(reason_text=expression)
+        .order_by()
+        .values("reason_text")
+        .annotate(count=Count("id"))
+        .order_by("-count", "reason_text")[:LIST_N]
     )
     return [{"reason": r["reason_text"] or "unknown", "count": r["count"]} for r in rows]
 
@@ -284,7 +297,9 @@ def _hours_and_agents(events) -> tuple[list, list, list]:
     per_hour_and_agent = (
         events.filter(event_type__in=[EventType.OPEN, EventType.CLICK], is_machine=False)
         .annotate(hour=HourBin("created_at"), agent=Case(When(event_type=EventType.OPEN, then=F("user_agent"))))
-        .order_by().values("event_type", "hour", "agent").annotate(n=Count("id"))
+        .order_by()
+        .values("event_type", "hour", "agent")
+        .annotate(n=Count("id"))
     )
     rows = _regrouped(per_hour_and_agent, _HOURS_AND_AGENTS, [UA_DISTINCT_LIMIT])
     hourly = sorted((row for row in rows if row[0] is not None), key=lambda row: row[1])
@@ -299,7 +314,8 @@ def _top_links(human_clicks) -> list[dict]:
     two hash aggregations, where COUNT(DISTINCT) would sort every click."""
     pairs = human_clicks.exclude(url="").order_by().values("url", "campaign_recipient").annotate(n=Count("id"))
     rows = _regrouped(
-        pairs, "SELECT url, SUM(n), COUNT(*) FROM ({inner}) AS pairs GROUP BY url ORDER BY 2 DESC, url LIMIT %s",
+        pairs,
+        "SELECT url, SUM(n), COUNT(*) FROM ({inner}) AS pairs GROUP BY url ORDER BY 2 DESC, url LIMIT %s",
         [LIST_N],
     )
     return [{"url": url, "clicks": int(clicks), "unique_clicks": unique} for url, clicks, unique in rows]
@@ -311,7 +327,8 @@ def _domains(recipients) -> list[dict]:
     than the rest of the query)."""
     as_written = (
         recipients.annotate(written=Substr("email_address", StrIndex("email_address", Value("@")) + 1))
-        .order_by().values("written")
+        .order_by()
+        .values("written")
         .annotate(
             sent=Count("id", filter=Q(sent_at__isnull=False)),
             bounced=Count("id", filter=Q(bounced_at__isnull=False)),
@@ -440,7 +457,12 @@ def _analytics(campaign, full_event_scans) -> dict:
     human_clicks = events.filter(event_type=EventType.CLICK, is_machine=False)
     recipients = CampaignRecipient.objects.filter(campaign=campaign)
     sections = {
-        "campaign": {"id": campaign.pk, "campaign_id": campaign.campaign_id, "name": campaign.name, "status": campaign.status},
+        "campaign": {
+            "id": campaign.pk,
+            "campaign_id": campaign.campaign_id,
+            "name": campaign.name,
+            "status": campaign.status,
+        },
         "stats": campaign_stats(campaign=campaign),
         "hourly_sends": _hourly(recipients.filter(sent_at__isnull=False), "sent_at"),
         "top_openers": _top_recipients(recipients, "open_count"),

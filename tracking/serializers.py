@@ -19,7 +19,9 @@ class TrackEmailEventRequestSerializer(serializers.Serializer):
 
 class TrackClickRequestSerializer(TrackEmailEventRequestSerializer):
     url = serializers.URLField(
-        required=False, allow_blank=True, max_length=2000,
+        required=False,
+        allow_blank=True,
+        max_length=2000,
         help_text="The clicked link; `event_data.url` works too.",
     )
 
@@ -33,7 +35,9 @@ class TrackClickRequestSerializer(TrackEmailEventRequestSerializer):
 
 class TrackBounceRequestSerializer(TrackEmailEventRequestSerializer):
     event_data = serializers.DictField(
-        required=False, default=dict, validators=[storable_json],
+        required=False,
+        default=dict,
+        validators=[storable_json],
         help_text='`bounce_type`: "hard" (default; suppresses the address) or "soft"; `reason`: text.',
     )
 
@@ -54,8 +58,16 @@ class EmailTrackingResponseSerializer(serializers.ModelSerializer):
     class Meta:
         model = EmailTracking
         fields = [
-            "id", "campaign_recipient_id", "campaign_id", "event_type", "event_data", "user_agent",
-            "ip_address", "url", "is_machine", "created_at",
+            "id",
+            "campaign_recipient_id",
+            "campaign_id",
+            "event_type",
+            "event_data",
+            "user_agent",
+            "ip_address",
+            "url",
+            "is_machine",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -151,7 +163,9 @@ class DomainSerializer(serializers.Serializer):
 
 class EngagementSerializer(serializers.Serializer):
     median_seconds_to_open = serializers.FloatField(allow_null=True, help_text="From sent_at to the first human open.")
-    median_seconds_to_click = serializers.FloatField(allow_null=True, help_text="From sent_at to the first human click.")
+    median_seconds_to_click = serializers.FloatField(
+        allow_null=True, help_text="From sent_at to the first human click."
+    )
 
 
 class CampaignSummarySerializer(serializers.Serializer):
@@ -170,7 +184,9 @@ class CampaignAnalyticsResponseSerializer(serializers.Serializer):
     opens_by_location = LocationCountSerializer(many=True)
     clicks_by_location = LocationCountSerializer(many=True)
     opens_by_device = LabelCountSerializer(many=True, help_text="desktop, mobile, tablet, other (from the user agent).")
-    opens_by_email_client = LabelCountSerializer(many=True, help_text="Mail client / browser family from the user agent.")
+    opens_by_email_client = LabelCountSerializer(
+        many=True, help_text="Mail client / browser family from the user agent."
+    )
     top_openers = TopRecipientSerializer(many=True)
     top_clickers = TopRecipientSerializer(many=True)
     bounce_reasons = ReasonCountSerializer(many=True)

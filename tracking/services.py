@@ -139,8 +139,12 @@ def event_record(
     now = timezone.now()
     if is_machine is None:
         is_machine = machine.is_machine(
-            event_type=event_type, user_agent=user_agent, ip_address=ip_address,
-            method=method, sent_at=recipient.sent_at, at=now,
+            event_type=event_type,
+            user_agent=user_agent,
+            ip_address=ip_address,
+            method=method,
+            sent_at=recipient.sent_at,
+            at=now,
         )
     event = EmailTracking(
         campaign_recipient=recipient,
@@ -182,8 +186,11 @@ def unsubscribe(*, recipient: CampaignRecipient, user_agent: str = "", ip_addres
         if Suppression.objects.filter(email=recipient.email_address.strip().lower()).exists():
             return None
     return event_record(
-        recipient=recipient, event_type=EventType.UNSUBSCRIBE,
-        event_data={"one_click": bool(one_click)}, user_agent=user_agent, ip_address=ip_address,
+        recipient=recipient,
+        event_type=EventType.UNSUBSCRIBE,
+        event_data={"one_click": bool(one_click)},
+        user_agent=user_agent,
+        ip_address=ip_address,
         is_machine=False,
     )
 
@@ -198,9 +205,13 @@ def resubscribe(*, recipient: CampaignRecipient) -> bool:
             reason=Reason.UNSUBSCRIBED,
             source=unsubscribe_source(recipient),
         ).delete()
-        restored = _recipient_rows(recipient).filter(unsubscribed_at__isnull=False).update(
-            unsubscribed_at=None,
-            status=Case(When(status=Status.UNSUBSCRIBED, then=Value(Status.SENT)), default=F("status")),
+        restored = (
+            _recipient_rows(recipient)
+            .filter(unsubscribed_at__isnull=False)
+            .update(
+                unsubscribed_at=None,
+                status=Case(When(status=Status.UNSUBSCRIBED, then=Value(Status.SENT)), default=F("status")),
+            )
         )
     return bool(removed or restored)
 
@@ -246,15 +257,23 @@ def _hit_sql(is_click: bool) -> str:
         link_cols="l.id AS link_id, l.url AS link_url" if is_click else "NULL::bigint AS link_id, ''::text AS link_url",
         link_join=(
             f"JOIN {CampaignLink._meta.db_table} l ON l.campaign_id = r.campaign_id AND l.id = %(link_id)s"
-            if is_click else ""
+            if is_click
+            else ""
         ),
         recipients=CampaignRecipient._meta.db_table,
         events=EmailTracking._meta.db_table,
     )
 
 
-def hit_record(*, token: str, event_type: str, link_id: int | None = None, user_agent: str = "",
-               ip_address: str | None = None, method: str = "GET") -> tuple[bool, str]:
+def hit_record(
+    *,
+    token: str,
+    event_type: str,
+    link_id: int | None = None,
+    user_agent: str = "",
+    ip_address: str | None = None,
+    method: str = "GET",
+) -> tuple[bool, str]:
     """Record a pixel open or a link click by token: (found, link url).
 
     `found` is False for an unknown token, or for a click whose link is not one of the
@@ -273,8 +292,12 @@ def hit_record(*, token: str, event_type: str, link_id: int | None = None, user_
     ua_machine = machine.is_machine(event_type=event_type, user_agent=user_agent, ip_address=ip_address, method=method)
     if connection.vendor == "postgresql":
         params = {
-            "token": token, "link_id": link_id, "machine": ua_machine, "window": machine.scanner_window_seconds(),
-            "ua": (user_agent or "")[:2000], "ip": ip_address or None,
+            "token": token,
+            "link_id": link_id,
+            "machine": ua_machine,
+            "window": machine.scanner_window_seconds(),
+            "ua": (user_agent or "")[:2000],
+            "ip": ip_address or None,
         }
         # A server-side prepared statement: planning this statement costs more than running
         # it, so each connection plans it once. Django's cursors bind on the client and never
@@ -299,7 +322,12 @@ def hit_record(*, token: str, event_type: str, link_id: int | None = None, user_
         if link is None:
             return False, ""
     event_record(
-        recipient=recipient, event_type=event_type, user_agent=user_agent, ip_address=ip_address,
-        link=link, method=method, is_machine=True if ua_machine else None,
+        recipient=recipient,
+        event_type=event_type,
+        user_agent=user_agent,
+        ip_address=ip_address,
+        link=link,
+        method=method,
+        is_machine=True if ua_machine else None,
     )
     return True, link.url if link else ""

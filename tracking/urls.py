@@ -10,7 +10,9 @@ def _guarded(patterns):
     """Anymail's webhook URLs, each refusing to work outside DEBUG without a secret, and
     answering 4xx, not 500, for a provider not configured or a body it cannot read."""
     return [
-        URLPattern(p.pattern, views.require_webhook_secret(views.checked_webhook_view(p.callback)), p.default_args, p.name)
+        URLPattern(
+            p.pattern, views.require_webhook_secret(views.checked_webhook_view(p.callback)), p.default_args, p.name
+        )
         for p in patterns
     ]
 
@@ -20,7 +22,8 @@ urlpatterns = [
     # Any other token still gets the GIF (and records nothing).
     re_path(r"^t/o/(?P<token>[^/]*)\.gif$", views.open_pixel),
     re_path(
-        r"^t/c/(?P<token>[A-Za-z0-9_-]{1,64})/(?P<link_id>[0-9]{1,18})/?$", views.click,
+        r"^t/c/(?P<token>[A-Za-z0-9_-]{1,64})/(?P<link_id>[0-9]{1,18})/?$",
+        views.click,
         name="tracking-click",
     ),
     re_path(r"^u/(?P<token>[A-Za-z0-9_-]{1,64})/?$", views.unsubscribe, name="tracking-unsubscribe"),

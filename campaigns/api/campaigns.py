@@ -28,7 +28,9 @@ from ..serializers.campaigns import (
 )
 
 ID_PARAMETER = OpenApiParameter(
-    "id", OpenApiTypes.STR, OpenApiParameter.PATH,
+    "id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
     description="The campaign's numeric id or its public id (`camp_` + 12 hex characters).",
 )
 
@@ -51,7 +53,7 @@ class CampaignPermissions(permissions.DjangoModelPermissions):
 @extend_schema_view(
     list=extend_schema(
         summary="List campaigns",
-        description="Paginated `{\"campaigns\": […], \"total\", \"page\", \"page_size\", \"has_more\"}`; "
+        description='Paginated `{"campaigns": […], "total", "page", "page_size", "has_more"}`; '
         "soft-deleted campaigns are never listed.",
         responses={200: CampaignResponseSerializer(many=True), **error_responses(400, 401, 429)},
     ),
@@ -93,9 +95,7 @@ class CampaignPermissions(permissions.DjangoModelPermissions):
     ),
 )
 @extend_schema(tags=["campaigns"])
-class CampaignViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Campaign.objects.select_related("created_by")
     serializer_class = CampaignResponseSerializer
     permission_classes = [permissions.IsAuthenticated, CampaignPermissions]
@@ -128,8 +128,9 @@ class CampaignViewSet(
         return campaign
 
     def _answer(self, campaign, status_code=status.HTTP_200_OK):
-        return Response(CampaignResponseSerializer(campaign, context=self.get_serializer_context()).data,
-                        status=status_code)
+        return Response(
+            CampaignResponseSerializer(campaign, context=self.get_serializer_context()).data, status=status_code
+        )
 
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())
@@ -252,7 +253,6 @@ class CampaignViewSet(
         body = {
             "success": True,
             "message": f"Test message queued for {email}.",
-            "data": {"campaign_id": campaign.campaign_id, "test_email": email,
-                     "lead_id": lead.pk if lead else None},
+            "data": {"campaign_id": campaign.campaign_id, "test_email": email, "lead_id": lead.pk if lead else None},
         }
         return Response(SuccessResponseSerializer(body).data)

@@ -23,9 +23,12 @@ from ..serializers.leads import LeadSerializer
         description="`email` is unique whatever its case (400 when taken) and stored lower-case.",
         responses={201: LeadSerializer, **error_responses(400, 401, 403, 429)},
     ),
-    update=extend_schema(summary="Replace a lead", responses={200: LeadSerializer, **error_responses(400, 401, 403, 404, 429)}),
+    update=extend_schema(
+        summary="Replace a lead", responses={200: LeadSerializer, **error_responses(400, 401, 403, 404, 429)}
+    ),
     partial_update=extend_schema(
-        summary="Update some fields of a lead", responses={200: LeadSerializer, **error_responses(400, 401, 403, 404, 429)}
+        summary="Update some fields of a lead",
+        responses={200: LeadSerializer, **error_responses(400, 401, 403, 404, 429)},
     ),
     destroy=extend_schema(
         summary="Delete a lead",
@@ -41,7 +44,16 @@ class LeadViewSet(viewsets.ModelViewSet):
     pagination_class = paginated("leads")
     page_size_default = 50
     page_size_max = 200
-    sort_fields = ["created_at", "updated_at", "email", "first_name", "last_name", "company", "city", "source",
-                   "status"]
+    sort_fields = [
+        "created_at",
+        "updated_at",
+        "email",
+        "first_name",
+        "last_name",
+        "company",
+        "city",
+        "source",
+        "status",
+    ]
     sort_default = "created_at"
     lookup_value_regex = r"[0-9]{1,18}"

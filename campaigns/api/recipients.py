@@ -21,10 +21,14 @@ from ..serializers.recipients import (
 )
 
 CAMPAIGN_PARAMETER = OpenApiParameter(
-    "id", OpenApiTypes.STR, OpenApiParameter.PATH,
+    "id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
     description="The campaign's numeric id or its public id (`camp_` + 12 hex characters).",
 )
-RECIPIENT_PARAMETER = OpenApiParameter("rid", OpenApiTypes.INT, OpenApiParameter.PATH, description="The recipient's id.")
+RECIPIENT_PARAMETER = OpenApiParameter(
+    "rid", OpenApiTypes.INT, OpenApiParameter.PATH, description="The recipient's id."
+)
 
 
 class RecipientPermissions(permissions.DjangoModelPermissions):
@@ -114,7 +118,10 @@ class CampaignRecipientView(_CampaignRecipientsBase):
         body = {
             "success": True,
             "message": f"Recipient {recipient.pk} ({recipient.email_address}) removed.",
-            "data": {"recipient_id": recipient.pk, "campaign_id": campaign.pk,
-                     "total_recipients": campaign.total_recipients},
+            "data": {
+                "recipient_id": recipient.pk,
+                "campaign_id": campaign.pk,
+                "total_recipients": campaign.total_recipients,
+            },
         }
         return Response(body)

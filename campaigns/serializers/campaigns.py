@@ -53,31 +53,42 @@ class CampaignWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=255, help_text="1–255 characters.")
     description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
     template_id = IdRelatedField(
-        source="template", queryset=EmailTemplate.objects.all(), required=False, allow_null=True,
+        source="template",
+        queryset=EmailTemplate.objects.all(),
+        required=False,
+        allow_null=True,
         help_text="The email template (required to launch).",
     )
     subject = HeaderCharField(
-        required=False, allow_blank=True, max_length=255,
+        required=False,
+        allow_blank=True,
+        max_length=255,
         help_text="Overrides the template's subject when set. No line breaks.",
     )
     from_email = serializers.EmailField(
         required=False, allow_blank=True, help_text="Defaults to the address of DEFAULT_FROM_EMAIL."
     )
     from_name = HeaderCharField(
-        required=False, allow_blank=True, max_length=255,
+        required=False,
+        allow_blank=True,
+        max_length=255,
         help_text="Defaults to the name of DEFAULT_FROM_EMAIL. No line breaks.",
     )
     reply_to = serializers.EmailField(
         required=False, allow_blank=True, help_text="Defaults to DEFAULT_REPLY_TO (empty: replies go to From)."
     )
     send_rate_per_hour = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=MAX_RATE,
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_RATE,
         help_text="Messages per hour for this campaign; null = the global limit.",
     )
     track_opens = serializers.BooleanField(required=False, help_text="Default true: add an open pixel.")
     track_clicks = serializers.BooleanField(required=False, help_text="Default true: rewrite links.")
     scheduled_at = FutureDateTimeField(
-        required=False, allow_null=True,
+        required=False,
+        allow_null=True,
         help_text=(
             "When `POST launch` with `send_immediately: false` should start sending. Must be in "
             "the future. ISO 8601 with a timezone; a naive value is taken as UTC."
@@ -110,9 +121,7 @@ class CampaignUpdateSerializer(CampaignWriteSerializer):
         data = self.initial_data if isinstance(self.initial_data, dict) else {}
         current = getattr(self.instance, "status", None)
         if "status" in data and data["status"] != current:
-            raise serializers.ValidationError(
-                {"status": ["Not writable: use the launch, pause and resume actions."]}
-            )
+            raise serializers.ValidationError({"status": ["Not writable: use the launch, pause and resume actions."]})
         return attrs
 
 
@@ -127,20 +136,36 @@ class CampaignResponseSerializer(serializers.ModelSerializer):
     from_email = serializers.CharField(
         read_only=True, help_text="The From address, or empty: DEFAULT_FROM_EMAIL's address."
     )
-    reply_to = serializers.CharField(
-        read_only=True, help_text="The Reply-To address, or empty: replies go to From."
-    )
+    reply_to = serializers.CharField(read_only=True, help_text="The Reply-To address, or empty: replies go to From.")
     created_by = serializers.SerializerMethodField()
     metrics = serializers.SerializerMethodField()
 
     class Meta:
         model = Campaign
         fields = [
-            "id", "campaign_id", "name", "description", "template_id", "status",
-            "subject", "from_email", "from_name", "reply_to", "send_rate_per_hour",
-            "track_opens", "track_clicks", "scheduled_at", "started_at", "completed_at",
-            "paused_at", "failure_reason", "total_recipients", "metrics", "created_by",
-            "created_at", "updated_at",
+            "id",
+            "campaign_id",
+            "name",
+            "description",
+            "template_id",
+            "status",
+            "subject",
+            "from_email",
+            "from_name",
+            "reply_to",
+            "send_rate_per_hour",
+            "track_opens",
+            "track_clicks",
+            "scheduled_at",
+            "started_at",
+            "completed_at",
+            "paused_at",
+            "failure_reason",
+            "total_recipients",
+            "metrics",
+            "created_by",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -161,7 +186,8 @@ class LaunchCampaignSerializer(serializers.Serializer):
         default=True, help_text="true: start now (→ running). false: schedule at `scheduled_at` (→ scheduled)."
     )
     scheduled_at = FutureDateTimeField(
-        required=False, allow_null=True,
+        required=False,
+        allow_null=True,
         help_text=(
             "With send_immediately=false: when to start (required unless already set on the "
             "campaign; must be in the future). Ignored when sending immediately. To move the "
@@ -177,7 +203,10 @@ class LaunchCampaignSerializer(serializers.Serializer):
     )
     test_email = serializers.EmailField(required=False, allow_blank=False, help_text="Required with test_mode.")
     send_rate_per_hour = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=MAX_RATE,
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_RATE,
         help_text="Sets the campaign's send rate before launching.",
     )
 
@@ -190,7 +219,10 @@ class LaunchCampaignSerializer(serializers.Serializer):
 class SendTestEmailSerializer(serializers.Serializer):
     test_email = serializers.EmailField()
     lead_id = IdRelatedField(
-        source="lead", queryset=Lead.objects.all(), required=False, allow_null=True,
+        source="lead",
+        queryset=Lead.objects.all(),
+        required=False,
+        allow_null=True,
         help_text="Personalise with this lead (sample data when absent).",
     )
 

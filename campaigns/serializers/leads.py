@@ -23,8 +23,19 @@ class LeadSerializer(serializers.ModelSerializer):
     class Meta:
         model = Lead
         fields = [
-            "id", "email", "first_name", "last_name", "company", "phone", "city", "source", "status",
-            "tags", "attributes", "created_at", "updated_at",
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "company",
+            "phone",
+            "city",
+            "source",
+            "status",
+            "tags",
+            "attributes",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
         # One-line values: a name may end up in a subject line (a mail header).

@@ -16,9 +16,25 @@ class CampaignRecipientSerializer(serializers.ModelSerializer):
     class Meta:
         model = CampaignRecipient
         fields = [
-            "id", "campaign_id", "lead_id", "email_address", "first_name", "last_name", "status",
-            "sent_at", "opened_at", "clicked_at", "replied_at", "bounced_at", "unsubscribed_at",
-            "error_message", "message_id", "open_count", "click_count", "created_at", "updated_at",
+            "id",
+            "campaign_id",
+            "lead_id",
+            "email_address",
+            "first_name",
+            "last_name",
+            "status",
+            "sent_at",
+            "opened_at",
+            "clicked_at",
+            "replied_at",
+            "bounced_at",
+            "unsubscribed_at",
+            "error_message",
+            "message_id",
+            "open_count",
+            "click_count",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -75,19 +91,27 @@ class LeadFiltersSerializer(serializers.Serializer):
     """Every lead matching all the given keys (any value within a key). `{}` matches every lead."""
 
     sources = serializers.ListField(
-        child=serializers.CharField(max_length=50), max_length=1000, required=False,
+        child=serializers.CharField(max_length=50),
+        max_length=1000,
+        required=False,
         help_text="Any of these sources (exact).",
     )
     statuses = serializers.ListField(
-        child=serializers.ChoiceField(choices=Lead.Status.choices), max_length=10, required=False,
+        child=serializers.ChoiceField(choices=Lead.Status.choices),
+        max_length=10,
+        required=False,
         help_text="Any of these lead statuses.",
     )
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=100), max_length=1000, required=False,
+        child=serializers.CharField(max_length=100),
+        max_length=1000,
+        required=False,
         help_text="Leads having at least one of these tags.",
     )
     cities = serializers.ListField(
-        child=serializers.CharField(max_length=100), max_length=1000, required=False,
+        child=serializers.CharField(max_length=100),
+        max_length=1000,
+        required=False,
         help_text="Any of these cities (case-insensitive).",
     )
     created_after = serializers.DateTimeField(

@@ -16,8 +16,17 @@ class EmailTemplateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = EmailTemplate
-        fields = ["id", "name", "description", "category", "subject", "body_html", "body_text",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "category",
+            "subject",
+            "body_html",
+            "body_text",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {
             "description": {"max_length": 10_000},
@@ -44,7 +53,10 @@ class EmailTemplateSerializer(serializers.ModelSerializer):
 
 class TemplatePreviewRequestSerializer(serializers.Serializer):
     lead_id = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
         help_text="Personalise with this lead; sample data when omitted.",
     )
 

@@ -19,8 +19,14 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 PASSWORD = "browser-test-pw-1"
 
@@ -87,7 +93,9 @@ def test_marketer_launches_a_campaign_from_the_admin_and_sees_it_sent(page, live
     assert page.locator("#ft-status").inner_text() == "Completed"
     assert page.locator("#ft-sent").inner_text() == "5"
     assert page.locator("#ft-stats svg.ft-chart").is_visible()
-    assert sorted(parseaddr(m.to[0])[1] for m in mail.outbox) == sorted(campaign.recipients.values_list("email_address", flat=True))
+    assert sorted(parseaddr(m.to[0])[1] for m in mail.outbox) == sorted(
+        campaign.recipients.values_list("email_address", flat=True)
+    )
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED
 

@@ -67,7 +67,7 @@ def test_campaign_list_shows_status_sent_and_rates(admin_client):
     assert response.status_code == 200
     html = response.content.decode()
     assert "Spring offer" in html
-    assert 'ft-status ft-status-completed' in html
+    assert "ft-status ft-status-completed" in html
     assert "50.0%" in html  # 2 of 4 delivered opened
     assert "25.0%" in html  # 1 of 4 clicked
 
@@ -287,11 +287,13 @@ def test_change_page_lists_hourly_bars_for_each_hour():
     from campaigns.admin import hourly_chart_svg
 
     t0 = timezone.now().replace(minute=0, second=0, microsecond=0)
-    svg = hourly_chart_svg({
-        "sends": [{"hour": t0 - timedelta(hours=2), "count": 10}, {"hour": t0, "count": 5}],
-        "opens": [{"hour": (t0 - timedelta(hours=1)).isoformat(), "count": 3}],
-        "clicks": [],
-    })
+    svg = hourly_chart_svg(
+        {
+            "sends": [{"hour": t0 - timedelta(hours=2), "count": 10}, {"hour": t0, "count": 5}],
+            "opens": [{"hour": (t0 - timedelta(hours=1)).isoformat(), "count": 3}],
+            "clicks": [],
+        }
+    )
 
     assert svg.count("<rect") == 3
     assert f"{t0 - timedelta(hours=11):%b %d %H}:00" in svg  # at least 12 hours on the axis
@@ -443,8 +445,12 @@ def test_add_to_campaign_action_adds_leads_and_reports_the_skipped(admin_client)
 
     response = admin_client.post(
         reverse("admin:campaigns_lead_changelist"),
-        {"action": "add_to_campaign", "apply": "1", "campaign": campaign.pk,
-         "_selected_action": [already.pk, *(lead.pk for lead in new)]},
+        {
+            "action": "add_to_campaign",
+            "apply": "1",
+            "campaign": campaign.pk,
+            "_selected_action": [already.pk, *(lead.pk for lead in new)],
+        },
         follow=True,
     )
 
@@ -508,8 +514,14 @@ def test_a_past_schedule_time_is_refused_in_the_form(admin_client):
 
     response = admin_client.post(
         reverse("admin:campaigns_campaign_add"),
-        {"name": "Too late", "template": template.pk, "track_opens": "on", "track_clicks": "on",
-         "scheduled_at_0": "2020-01-01", "scheduled_at_1": "10:00:00"},
+        {
+            "name": "Too late",
+            "template": template.pk,
+            "track_opens": "on",
+            "track_clicks": "on",
+            "scheduled_at_0": "2020-01-01",
+            "scheduled_at_1": "10:00:00",
+        },
     )
 
     assert response.status_code == 200
@@ -546,7 +558,7 @@ def test_template_preview_html_cannot_break_out_of_its_sandboxed_frame(admin_cli
 
     html = admin_client.get(reverse("admin:campaigns_emailtemplate_preview", args=[template.pk])).content.decode()
 
-    frame = html[html.index("<iframe"):html.index("</iframe>")]
+    frame = html[html.index("<iframe") : html.index("</iframe>")]
     assert "<script>" not in frame and "<img" not in frame and "&lt;script&gt;" in frame
     assert "<b>bold</b>" not in html
 
@@ -558,7 +570,9 @@ def test_send_test_button_personalises_for_a_chosen_lead(admin_client, django_ca
     with mock.patch("campaigns.tasks.send_test_email.delay") as delay:
         with django_capture_on_commit_callbacks(execute=True):
             admin_client.post(control_url(campaign, "send_test"), {"test_email": "me@example.com", "lead": lead.pk})
-            response = admin_client.post(control_url(campaign, "send_test"), {"test_email": "me@example.com", "lead": "999999"})
+            response = admin_client.post(
+                control_url(campaign, "send_test"), {"test_email": "me@example.com", "lead": "999999"}
+            )
 
     delay.assert_called_once_with(campaign.pk, "me@example.com", lead.pk)
     assert any("No lead has the id" in t for t in texts(response))
@@ -599,7 +613,11 @@ def test_duplicate_action_makes_a_draft_with_the_same_content_and_leads(admin_cl
 
     copy = Campaign.objects.get(name=f"{original.name} (copy)")
     assert (copy.status, copy.subject, copy.send_rate_per_hour, copy.template_id, copy.created_by) == (
-        Status.DRAFT, "Hello", 100, original.template_id, admin_user
+        Status.DRAFT,
+        "Hello",
+        100,
+        original.template_id,
+        admin_user,
     )
     assert copy.total_recipients == 2
     assert set(copy.recipients.values_list("status", flat=True)) == {CampaignRecipient.Status.PENDING}

@@ -73,8 +73,7 @@ def test_unknown_token_answers_401(anon_client, campaign, index):
 
 @pytest.mark.parametrize(
     "header",
-    ["Token abc\x00def", "Token " + "a" * 10_000, "Token " + "A" * 40, "Token a b", "Token",
-     "Token " + "\xed\xa0\x80"],
+    ["Token abc\x00def", "Token " + "a" * 10_000, "Token " + "A" * 40, "Token a b", "Token", "Token " + "\xed\xa0\x80"],
 )
 def test_malformed_token_answers_401_not_500(anon_client, header):
     response = anon_client.get(URL, HTTP_AUTHORIZATION=header)
@@ -185,7 +184,9 @@ ALLOWED_ORIGIN = "https://app.fliptech.example"
 def test_cors_preflight_from_allowed_origin(anon_client, settings):
     settings.CORS_ALLOWED_ORIGINS = [ALLOWED_ORIGIN]
     response = anon_client.options(
-        URL, HTTP_ORIGIN=ALLOWED_ORIGIN, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        URL,
+        HTTP_ORIGIN=ALLOWED_ORIGIN,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
         HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization,content-type",
     )
     assert response.status_code == 200
@@ -202,9 +203,7 @@ def test_cors_actual_request_from_allowed_origin(api, settings):
 
 def test_cors_refuses_other_origin(api, anon_client, settings):
     settings.CORS_ALLOWED_ORIGINS = [ALLOWED_ORIGIN]
-    preflight = anon_client.options(
-        URL, HTTP_ORIGIN="https://evil.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
-    )
+    preflight = anon_client.options(URL, HTTP_ORIGIN="https://evil.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
     assert "Access-Control-Allow-Origin" not in preflight
     assert "Access-Control-Allow-Origin" not in api.get(URL, HTTP_ORIGIN="https://evil.example")
 
@@ -235,12 +234,16 @@ print(json.dumps({
 
 def docs_check(tmp_path, *, collect_static: bool) -> dict:
     env = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "STATIC_ROOT"}
     }
     env.update(
-        DJANGO_SETTINGS_MODULE="fliptech.settings", DEBUG="0", SECRET_KEY="s" * 50,
-        FLIPTECH_VAR_DIR=str(tmp_path), STATIC_ROOT=str(tmp_path / "static"),
+        DJANGO_SETTINGS_MODULE="fliptech.settings",
+        DEBUG="0",
+        SECRET_KEY="s" * 50,
+        FLIPTECH_VAR_DIR=str(tmp_path),
+        STATIC_ROOT=str(tmp_path / "static"),
         COLLECT_STATIC="1" if collect_static else "0",
     )
     result = subprocess.run(

@@ -49,9 +49,7 @@ def send_test_email():
 # --- launch ---------------------------------------------------------------------------
 
 
-def test_launch_draft_runs_it_and_queues_sending_on_commit(
-    api, send_campaign, django_capture_on_commit_callbacks
-):
+def test_launch_draft_runs_it_and_queues_sending_on_commit(api, send_campaign, django_capture_on_commit_callbacks):
     campaign = ready()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = api.post(action_url(campaign, "launch"), {}, format="json")
@@ -74,9 +72,7 @@ def test_launch_by_public_id_with_empty_body(api, send_campaign, django_capture_
     send_campaign.assert_called_once_with(campaign.pk)
 
 
-def test_launch_scheduled_campaign_now_runs_it(
-    api, send_campaign, django_capture_on_commit_callbacks
-):
+def test_launch_scheduled_campaign_now_runs_it(api, send_campaign, django_capture_on_commit_callbacks):
     campaign = ready(status="scheduled", scheduled_at=future())
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(action_url(campaign, "launch"), {"send_immediately": True}, format="json")
@@ -100,7 +96,8 @@ def test_launch_later_schedules_at_the_given_time_and_queues_nothing(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = api.post(
             action_url(campaign, "launch"),
-            {"send_immediately": False, "scheduled_at": when.isoformat()}, format="json",
+            {"send_immediately": False, "scheduled_at": when.isoformat()},
+            format="json",
         )
     assert response.status_code == 200
     assert response.json()["status"] == "scheduled"
@@ -174,8 +171,14 @@ def test_launch_without_pending_recipient_answers_400_no_recipients(api, send_ca
 
 @pytest.mark.parametrize(
     "body",
-    [{"send_immediately": "perhaps"}, {"test_mode": True}, {"test_mode": True, "test_email": "nope"},
-     {"send_rate_per_hour": 0}, [], "launch"],
+    [
+        {"send_immediately": "perhaps"},
+        {"test_mode": True},
+        {"test_mode": True, "test_email": "nope"},
+        {"send_rate_per_hour": 0},
+        [],
+        "launch",
+    ],
 )
 def test_launch_with_invalid_body_answers_400(api, send_campaign, body):
     campaign = ready()
@@ -274,11 +277,14 @@ def test_send_test_without_lead_uses_sample_data(api, send_test_email, django_ca
 
 @pytest.mark.parametrize(
     "body, field",
-    [({}, "test_email"), ({"test_email": "not an address"}, "test_email"),
-     ({"test_email": "a@example.com\r\nBcc: b@example.com"}, "test_email"),
-     ({"test_email": "a@example.com", "lead_id": 987654}, "lead_id"),
-     ({"test_email": "a@example.com", "lead_id": "x"}, "lead_id"),
-     ({"test_email": "a@example.com", "lead_id": "1" * 5000}, "lead_id")],
+    [
+        ({}, "test_email"),
+        ({"test_email": "not an address"}, "test_email"),
+        ({"test_email": "a@example.com\r\nBcc: b@example.com"}, "test_email"),
+        ({"test_email": "a@example.com", "lead_id": 987654}, "lead_id"),
+        ({"test_email": "a@example.com", "lead_id": "x"}, "lead_id"),
+        ({"test_email": "a@example.com", "lead_id": "1" * 5000}, "lead_id"),
+    ],
 )
 def test_send_test_with_invalid_body_answers_400(api, send_test_email, body, field):
     campaign = ready()
@@ -320,7 +326,8 @@ def call(api, campaign, move):
     if move == "schedule":
         return api.post(
             action_url(campaign, "launch"),
-            {"send_immediately": False, "scheduled_at": future().isoformat()}, format="json",
+            {"send_immediately": False, "scheduled_at": future().isoformat()},
+            format="json",
         )
     if move in ("pause", "resume"):
         return api.post(action_url(campaign, move))

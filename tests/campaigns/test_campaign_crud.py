@@ -30,10 +30,29 @@ def test_create_answers_201_with_every_contract_field(api, user):
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {
-        "id", "campaign_id", "name", "description", "template_id", "status", "subject",
-        "from_email", "from_name", "reply_to", "send_rate_per_hour", "track_opens",
-        "track_clicks", "scheduled_at", "started_at", "completed_at", "paused_at",
-        "failure_reason", "total_recipients", "metrics", "created_by", "created_at", "updated_at",
+        "id",
+        "campaign_id",
+        "name",
+        "description",
+        "template_id",
+        "status",
+        "subject",
+        "from_email",
+        "from_name",
+        "reply_to",
+        "send_rate_per_hour",
+        "track_opens",
+        "track_clicks",
+        "scheduled_at",
+        "started_at",
+        "completed_at",
+        "paused_at",
+        "failure_reason",
+        "total_recipients",
+        "metrics",
+        "created_by",
+        "created_at",
+        "updated_at",
     }
     assert body["status"] == "draft"
     assert body["template_id"] == template.pk
@@ -58,8 +77,16 @@ def test_create_fills_sender_from_settings_when_left_empty(api, settings):
 def test_create_keeps_given_sender_fields(api):
     body = api.post(
         URL,
-        {"name": "Mine", "from_name": "Ann", "from_email": "ann@example.com", "reply_to": "r@example.com",
-         "subject": "Hi", "description": "d", "send_rate_per_hour": 500, "track_clicks": False},
+        {
+            "name": "Mine",
+            "from_name": "Ann",
+            "from_email": "ann@example.com",
+            "reply_to": "r@example.com",
+            "subject": "Hi",
+            "description": "d",
+            "send_rate_per_hour": 500,
+            "track_clicks": False,
+        },
         format="json",
     ).json()
     assert (body["from_name"], body["from_email"], body["reply_to"]) == ("Ann", "ann@example.com", "r@example.com")
@@ -184,8 +211,20 @@ def test_created_by_is_null_once_the_creator_is_deleted(api):
 
 @pytest.mark.parametrize(
     "key",
-    ["999999", "99999999999999999999999", "camp_000000000000", "camp_zzz", "%00", "camp_%00abcdefghij",
-     "%C2%B2", "-1", "1.5", "health2", "%20", "camp_" + "0" * 200],
+    [
+        "999999",
+        "99999999999999999999999",
+        "camp_000000000000",
+        "camp_zzz",
+        "%00",
+        "camp_%00abcdefghij",
+        "%C2%B2",
+        "-1",
+        "1.5",
+        "health2",
+        "%20",
+        "camp_" + "0" * 200,
+    ],
 )
 def test_get_unknown_or_malformed_id_answers_404(api, key):
     response = api.get(f"{URL}/{key}")
@@ -257,8 +296,14 @@ def test_update_paused_campaign_name_and_rate_are_allowed(api):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("subject", "New subject"), ("from_name", "X"), ("from_email", "x@example.com"),
-     ("reply_to", "r@example.com"), ("track_opens", False), ("track_clicks", False)],
+    [
+        ("subject", "New subject"),
+        ("from_name", "X"),
+        ("from_email", "x@example.com"),
+        ("reply_to", "r@example.com"),
+        ("track_opens", False),
+        ("track_clicks", False),
+    ],
 )
 def test_update_content_of_paused_campaign_answers_409_and_changes_nothing(api, field, value):
     campaign = CampaignFactory(status="paused", name="Orig")
@@ -295,8 +340,16 @@ def test_update_sending_back_the_same_status_is_accepted(api):
 
 @pytest.mark.parametrize(
     "payload",
-    [{"name": ""}, {"name": None}, {"name": "x" * 256}, {"subject": "a\r\nb"}, {"from_name": "a\nb"},
-     {"scheduled_at": "2001-01-01T00:00:00Z"}, {"template_id": 424242}, {"description": "\x00"}],
+    [
+        {"name": ""},
+        {"name": None},
+        {"name": "x" * 256},
+        {"subject": "a\r\nb"},
+        {"from_name": "a\nb"},
+        {"scheduled_at": "2001-01-01T00:00:00Z"},
+        {"template_id": 424242},
+        {"description": "\x00"},
+    ],
 )
 def test_update_with_invalid_value_answers_400_and_changes_nothing(api, payload):
     campaign = CampaignFactory(name="Orig")

@@ -136,9 +136,7 @@ def test_date_to_the_last_day_there_is_includes_everything(api):
 # --- sorting --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "field", ["created_at", "updated_at", "name", "started_at", "completed_at", "scheduled_at"]
-)
+@pytest.mark.parametrize("field", ["created_at", "updated_at", "name", "started_at", "completed_at", "scheduled_at"])
 def test_sort_by_each_field_both_ways(api, field):
     base = timezone.now()
     campaigns = [CampaignFactory(name=f"Campaign {c}") for c in "bca"]
@@ -155,8 +153,13 @@ def test_sort_by_each_field_both_ways(api, field):
 
 @pytest.mark.parametrize(
     "params",
-    [{"sort_by": "bogus"}, {"sort_by": "deleted_at"}, {"sort_by": "-name"}, {"sort_order": "up"},
-     {"sort_by": "name\x00"}],
+    [
+        {"sort_by": "bogus"},
+        {"sort_by": "deleted_at"},
+        {"sort_by": "-name"},
+        {"sort_order": "up"},
+        {"sort_by": "name\x00"},
+    ],
 )
 def test_bad_sort_answers_400(api, params):
     response = api.get(URL, params)
@@ -194,8 +197,17 @@ def test_page_size_max_is_100(api):
 
 @pytest.mark.parametrize(
     "params",
-    [{"page_size": 0}, {"page_size": 101}, {"page_size": -5}, {"page_size": "ten"}, {"page": 0},
-     {"page": -1}, {"page": "x"}, {"page": 99999999999999999999999}, {"page": "1e3"}],
+    [
+        {"page_size": 0},
+        {"page_size": 101},
+        {"page_size": -5},
+        {"page_size": "ten"},
+        {"page": 0},
+        {"page": -1},
+        {"page": "x"},
+        {"page": 99999999999999999999999},
+        {"page": "1e3"},
+    ],
 )
 def test_bad_pagination_answers_400(api, params):
     response = api.get(URL, params)

@@ -11,8 +11,21 @@ from tests.factories import CampaignRecipientFactory, LeadFactory
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/leads"
-FIELDS = {"id", "email", "first_name", "last_name", "company", "phone", "city", "source", "status", "tags",
-          "attributes", "created_at", "updated_at"}
+FIELDS = {
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "phone",
+    "city",
+    "source",
+    "status",
+    "tags",
+    "attributes",
+    "created_at",
+    "updated_at",
+}
 
 
 def ids(response):
@@ -23,18 +36,32 @@ def ids(response):
 
 
 def test_create_a_lead_stores_the_email_lower_case(api):
-    response = api.post(URL, {
-        "email": " Ada@Example.COM ", "first_name": "Ada", "last_name": "Lovelace", "company": "Engines",
-        "phone": "+44 20 0000", "city": "London", "source": "linkedin", "status": "qualified",
-        "tags": ["math", "vip"], "attributes": {"listing": "loft", "rooms": 3},
-    }, format="json")
+    response = api.post(
+        URL,
+        {
+            "email": " Ada@Example.COM ",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "company": "Engines",
+            "phone": "+44 20 0000",
+            "city": "London",
+            "source": "linkedin",
+            "status": "qualified",
+            "tags": ["math", "vip"],
+            "attributes": {"listing": "loft", "rooms": 3},
+        },
+        format="json",
+    )
 
     assert response.status_code == 201
     body = response.json()
     assert set(body) == FIELDS
     assert body["email"] == "ada@example.com"
-    assert (body["tags"], body["attributes"], body["status"]) == (["math", "vip"], {"listing": "loft", "rooms": 3},
-                                                                  "qualified")
+    assert (body["tags"], body["attributes"], body["status"]) == (
+        ["math", "vip"],
+        {"listing": "loft", "rooms": 3},
+        "qualified",
+    )
     assert Lead.objects.get().email == "ada@example.com"
 
 
@@ -84,9 +111,11 @@ def test_invalid_lead_answers_400_with_the_field(api, body, field):
 
 @pytest.mark.parametrize(
     ("raw", "field"),
-    [('{"email": "a@example.com", "attributes": {"k": "\\ud800"}}', "attributes"),
-     ('{"email": "a@example.com", "tags": ["\\udfff"]}', "tags"),
-     ('{"email": "a@example.com", "first_name": "\\ud800"}', "first_name")],
+    [
+        ('{"email": "a@example.com", "attributes": {"k": "\\ud800"}}', "attributes"),
+        ('{"email": "a@example.com", "tags": ["\\udfff"]}', "tags"),
+        ('{"email": "a@example.com", "first_name": "\\ud800"}', "first_name"),
+    ],
 )
 def test_lone_surrogates_answer_400(api, raw, field):
     response = api.post(URL, raw, content_type="application/json")
@@ -95,7 +124,9 @@ def test_lone_surrogates_answer_400(api, raw, field):
     assert field in response.json()
 
 
-@pytest.mark.parametrize("raw", ["{oops", "[]", "null", '"x"', '{"email": "a@example.com", "attributes": {"n": 1e9999}}'])
+@pytest.mark.parametrize(
+    "raw", ["{oops", "[]", "null", '"x"', '{"email": "a@example.com", "attributes": {"n": 1e9999}}']
+)
 def test_garbage_json_answers_400(api, raw):
     assert api.post(URL, raw, content_type="application/json").status_code == 400
     assert not Lead.objects.exists()
@@ -215,8 +246,16 @@ def test_list_filters(api, query, expected):
     made = {
         "a": LeadFactory(email="a@example.com", city="Austin", source="craigslist", tags=["vip"], company="Acme"),
         "b": LeadFactory(email="b@example.com", city="AUSTIN", source="linkedin", tags=[], company="Other"),
-        "c": LeadFactory(email="c@example.com", city="Dallas", source="craigslist", tags=["x", "vip"],
-                         status="contacted", first_name="Grace", last_name="Hopper", company="Navy"),
+        "c": LeadFactory(
+            email="c@example.com",
+            city="Dallas",
+            source="craigslist",
+            tags=["x", "vip"],
+            status="contacted",
+            first_name="Grace",
+            last_name="Hopper",
+            company="Navy",
+        ),
     }
 
     assert set(ids(api.get(f"{URL}?{query}"))) == {made[k].pk for k in expected}
@@ -232,8 +271,19 @@ def test_created_after_filter(api):
 
 @pytest.mark.parametrize(
     "query",
-    ["status=hot", "created_after=yesterday", "created_after=2025-02-30", "page=0", "page_size=0", "page_size=201",
-     "sort_by=attributes", "sort_order=random", "search=%00", "tag=%00", "city=" + "x" * 101],
+    [
+        "status=hot",
+        "created_after=yesterday",
+        "created_after=2025-02-30",
+        "page=0",
+        "page_size=0",
+        "page_size=201",
+        "sort_by=attributes",
+        "sort_order=random",
+        "search=%00",
+        "tag=%00",
+        "city=" + "x" * 101,
+    ],
 )
 def test_invalid_list_parameters_answer_400(api, query):
     assert api.get(f"{URL}?{query}").status_code == 400

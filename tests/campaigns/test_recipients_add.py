@@ -40,8 +40,15 @@ def test_add_by_ids_creates_pending_recipients_with_the_lead_snapshot(api):
     assert response.status_code == 200
     body = response.json()
     assert body == {
-        "success": True, "total_processed": 3, "successful": 3, "failed": 0, "errors": [],
-        "message": "Added 3 of 3 recipient(s).", "duplicates": 0, "suppressed": 0, "invalid": 0,
+        "success": True,
+        "total_processed": 3,
+        "successful": 3,
+        "failed": 0,
+        "errors": [],
+        "message": "Added 3 of 3 recipient(s).",
+        "duplicates": 0,
+        "suppressed": 0,
+        "invalid": 0,
         "total_recipients": 3,
     }
     recipients = {r.lead_id: r for r in CampaignRecipient.objects.filter(campaign=campaign)}
@@ -49,7 +56,9 @@ def test_add_by_ids_creates_pending_recipients_with_the_lead_snapshot(api):
     for lead in leads:
         recipient = recipients[lead.pk]
         assert (recipient.email_address, recipient.first_name, recipient.last_name) == (
-            lead.email, lead.first_name, lead.last_name
+            lead.email,
+            lead.first_name,
+            lead.last_name,
         )
         assert recipient.status == CampaignRecipient.Status.PENDING
     campaign.refresh_from_db()
@@ -93,7 +102,8 @@ def test_every_id_is_accounted_for(api):
         987654321: "No lead with this id.",
     }
     assert set(CampaignRecipient.objects.filter(campaign=campaign).values_list("lead_id", flat=True)) == {
-        already.pk, new.pk
+        already.pk,
+        new.pk,
     }
 
 
@@ -180,8 +190,9 @@ def test_more_than_10000_ids_answer_413(api):
 def test_more_than_10000_ids_and_leads_together_answer_413(api):
     campaign = CampaignFactory()
 
-    response = add(api, campaign, lead_ids=list(range(1, 6_001)),
-                   leads=[{"email": f"x{i}@example.com"} for i in range(4_001)])
+    response = add(
+        api, campaign, lead_ids=list(range(1, 6_001)), leads=[{"email": f"x{i}@example.com"} for i in range(4_001)]
+    )
 
     assert response.status_code == 413
     assert not Lead.objects.exists()
@@ -206,7 +217,8 @@ def test_a_body_without_anything_to_add_answers_400(api, body):
 
 
 @pytest.mark.parametrize(
-    "raw", ["{not json", "[1, 2]", '"lead_ids"', "null", '{"lead_ids": [1e999999]}', '{"lead_ids": [' + "9" * 5000 + "]}"]
+    "raw",
+    ["{not json", "[1, 2]", '"lead_ids"', "null", '{"lead_ids": [1e999999]}', '{"lead_ids": [' + "9" * 5000 + "]}"],
 )
 def test_garbage_bodies_answer_400(api, raw):
     campaign = CampaignFactory()
@@ -286,15 +298,30 @@ def test_deleted_campaign_answers_404(api):
 def test_lead_objects_are_created_lower_cased_and_added(api):
     campaign = CampaignFactory()
 
-    body = add(api, campaign, leads=[
-        {"email": " New.Person@Example.COM ", "first_name": "Ada", "city": "Austin", "tags": ["vip"],
-         "attributes": {"listing": "loft"}, "status": "qualified"},
-    ]).json()
+    body = add(
+        api,
+        campaign,
+        leads=[
+            {
+                "email": " New.Person@Example.COM ",
+                "first_name": "Ada",
+                "city": "Austin",
+                "tags": ["vip"],
+                "attributes": {"listing": "loft"},
+                "status": "qualified",
+            },
+        ],
+    ).json()
 
     assert body["successful"] == 1
     lead = Lead.objects.get()
     assert (lead.email, lead.first_name, lead.city, lead.tags, lead.attributes, lead.status) == (
-        "new.person@example.com", "Ada", "Austin", ["vip"], {"listing": "loft"}, "qualified"
+        "new.person@example.com",
+        "Ada",
+        "Austin",
+        ["vip"],
+        {"listing": "loft"},
+        "qualified",
     )
     recipient = CampaignRecipient.objects.get()
     assert (recipient.lead_id, recipient.email_address, recipient.first_name) == (lead.pk, lead.email, "Ada")
@@ -348,9 +375,16 @@ def test_a_lead_object_given_twice_or_also_by_id_is_a_duplicate(api):
     campaign = CampaignFactory()
     lead = LeadFactory(email="known@example.com")
 
-    body = add(api, campaign, lead_ids=[lead.pk], leads=[
-        {"email": "known@example.com"}, {"email": "twice@example.com"}, {"email": "TWICE@example.com"},
-    ]).json()
+    body = add(
+        api,
+        campaign,
+        lead_ids=[lead.pk],
+        leads=[
+            {"email": "known@example.com"},
+            {"email": "twice@example.com"},
+            {"email": "TWICE@example.com"},
+        ],
+    ).json()
 
     assert (body["successful"], body["duplicates"], body["total_processed"]) == (2, 2, 4)
     assert set(items(body)) == {"known@example.com", "twice@example.com"}
@@ -401,8 +435,18 @@ def population(db):
         ({"sources": ["craigslist"], "cities": ["austin"]}, {"austin_plumber"}),
         ({}, {"austin_plumber", "austin_linkedin", "dallas_plumber", "untagged"}),
     ],
-    ids=["source", "sources", "status", "tag", "tags-any", "tag-none", "city-any-case", "created-after-all",
-         "and-across-keys", "empty-matches-all"],
+    ids=[
+        "source",
+        "sources",
+        "status",
+        "tag",
+        "tags-any",
+        "tag-none",
+        "city-any-case",
+        "created-after-all",
+        "and-across-keys",
+        "empty-matches-all",
+    ],
 )
 def test_lead_filters_add_every_matching_lead(api, population, filters, expected):
     campaign = CampaignFactory()
@@ -441,8 +485,16 @@ def test_lead_filters_report_already_added_suppressed_and_invalid_leads(api, pop
 
 @pytest.mark.parametrize(
     "filters",
-    [{"source": ["craigslist"]}, {"statuses": ["vip"]}, {"created_after": "yesterday"}, {"tags": "plumbing"},
-     {"cities": [None]}, {"sources": ["x\x00"]}, ["craigslist"], "all"],
+    [
+        {"source": ["craigslist"]},
+        {"statuses": ["vip"]},
+        {"created_after": "yesterday"},
+        {"tags": "plumbing"},
+        {"cities": [None]},
+        {"sources": ["x\x00"]},
+        ["craigslist"],
+        "all",
+    ],
     ids=["misspelt-key", "bad-status", "bad-date", "not-a-list", "null-city", "nul", "list", "string"],
 )
 def test_invalid_lead_filters_answer_400_and_add_nobody(api, population, filters):
@@ -457,8 +509,13 @@ def test_invalid_lead_filters_answer_400_and_add_nobody(api, population, filters
 def test_ids_objects_and_filters_in_one_request(api, population):
     campaign = CampaignFactory()
 
-    body = add(api, campaign, lead_ids=[population["untagged"].pk], leads=[{"email": "fresh@example.com"}],
-               lead_filters={"tags": ["plumbing"]}).json()
+    body = add(
+        api,
+        campaign,
+        lead_ids=[population["untagged"].pk],
+        leads=[{"email": "fresh@example.com"}],
+        lead_filters={"tags": ["plumbing"]},
+    ).json()
 
     assert (body["successful"], body["failed"]) == (4, 0)
     assert body["total_recipients"] == 4
@@ -490,7 +547,9 @@ def test_adding_lead_objects_costs_the_same_queries_for_10_and_1000(api, size, d
 
     # as above, plus the upsert's INSERT and UPDATE
     with django_assert_max_num_queries(14):
-        body = add(api, campaign, leads=[{"email": f"obj{i}@example.com", "first_name": "N"} for i in range(size)]).json()
+        body = add(
+            api, campaign, leads=[{"email": f"obj{i}@example.com", "first_name": "N"} for i in range(size)]
+        ).json()
 
     assert body["successful"] == size
 
@@ -545,8 +604,10 @@ def test_concurrent_overlapping_adds_keep_total_recipients_exact(require_postgre
 def test_10000_lead_objects_in_one_request_are_upserted_and_added(api):
     campaign = CampaignFactory()
     LeadFactory(email="obj5@example.com", first_name="Before")
-    leads = [{"email": f"obj{i}@example.com", "first_name": f"N{i}", "tags": ["import"], "attributes": {"i": i}}
-             for i in range(10_000)]
+    leads = [
+        {"email": f"obj{i}@example.com", "first_name": f"N{i}", "tags": ["import"], "attributes": {"i": i}}
+        for i in range(10_000)
+    ]
 
     body = add(api, campaign, leads=leads).json()
 
@@ -556,7 +617,9 @@ def test_10000_lead_objects_in_one_request_are_upserted_and_added(api):
     assert Lead.objects.get(email="obj9999@example.com").attributes == {"i": 9999}
 
 
-@pytest.mark.parametrize("body", [{"lead_ids": "1"}, {"lead_ids": ["1", "x"]}, {"lead_filters": "all"}, {"leads": "a@b.co"}])
+@pytest.mark.parametrize(
+    "body", [{"lead_ids": "1"}, {"lead_ids": ["1", "x"]}, {"lead_filters": "all"}, {"leads": "a@b.co"}]
+)
 def test_form_encoded_bodies_answer_415(api, body):
     campaign = CampaignFactory()
     LeadFactory()
@@ -599,8 +662,10 @@ def test_concurrent_upserts_of_the_same_new_leads_into_two_campaigns_do_not_fail
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=worker, args=(campaigns[0], objects)),
-               threading.Thread(target=worker, args=(campaigns[1], list(reversed(objects))))]
+    threads = [
+        threading.Thread(target=worker, args=(campaigns[0], objects)),
+        threading.Thread(target=worker, args=(campaigns[1], list(reversed(objects)))),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

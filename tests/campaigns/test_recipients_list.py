@@ -9,9 +9,25 @@ from tests.factories import CampaignFactory, CampaignRecipientFactory, LeadFacto
 pytestmark = pytest.mark.django_db
 
 FIELDS = {
-    "id", "campaign_id", "lead_id", "email_address", "status", "sent_at", "opened_at", "clicked_at", "replied_at",
-    "bounced_at", "error_message", "created_at", "updated_at", "first_name", "last_name", "message_id",
-    "open_count", "click_count", "unsubscribed_at",
+    "id",
+    "campaign_id",
+    "lead_id",
+    "email_address",
+    "status",
+    "sent_at",
+    "opened_at",
+    "clicked_at",
+    "replied_at",
+    "bounced_at",
+    "error_message",
+    "created_at",
+    "updated_at",
+    "first_name",
+    "last_name",
+    "message_id",
+    "open_count",
+    "click_count",
+    "unsubscribed_at",
 }
 
 
@@ -39,7 +55,10 @@ def test_list_shape_and_every_contract_field(api):
     assert row["campaign_id"] == campaign.pk
     assert row["lead_id"] == recipient.lead_id
     assert (row["email_address"], row["first_name"], row["message_id"], row["open_count"]) == (
-        recipient.email_address, recipient.first_name, "<m1@example.com>", 2
+        recipient.email_address,
+        recipient.first_name,
+        "<m1@example.com>",
+        2,
     )
 
 
@@ -68,8 +87,15 @@ def test_filter_by_status(api, status):
     assert ids(api.get(url(campaign, f"?status={status}"))) == [made[status].pk]
 
 
-@pytest.mark.parametrize("flag,field", [("has_opened", "opened_at"), ("has_clicked", "clicked_at"),
-                                        ("has_replied", "replied_at"), ("has_bounced", "bounced_at")])
+@pytest.mark.parametrize(
+    "flag,field",
+    [
+        ("has_opened", "opened_at"),
+        ("has_clicked", "clicked_at"),
+        ("has_replied", "replied_at"),
+        ("has_bounced", "bounced_at"),
+    ],
+)
 def test_boolean_event_filters(api, flag, field):
     campaign = CampaignFactory()
     yes = CampaignRecipientFactory(campaign=campaign, status="sent", **{field: timezone.now()})
@@ -81,16 +107,24 @@ def test_boolean_event_filters(api, flag, field):
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("ada", ["ada"]), ("LOVELACE", ["ada"]), ("grace@navy", ["grace"]), ("ada lovelace", ["ada"]),
-     ("ada hopper", []), ("example", ["ada", "grace"])],
+    [
+        ("ada", ["ada"]),
+        ("LOVELACE", ["ada"]),
+        ("grace@navy", ["grace"]),
+        ("ada lovelace", ["ada"]),
+        ("ada hopper", []),
+        ("example", ["ada", "grace"]),
+    ],
 )
 def test_search_by_email_and_names(api, query, expected):
     campaign = CampaignFactory()
     made = {
-        "ada": CampaignRecipientFactory(campaign=campaign, lead=LeadFactory(email="a@example.com", first_name="Ada",
-                                                                            last_name="Lovelace")),
-        "grace": CampaignRecipientFactory(campaign=campaign, lead=LeadFactory(email="grace@navy.example.com",
-                                                                              first_name="Grace", last_name="Hopper")),
+        "ada": CampaignRecipientFactory(
+            campaign=campaign, lead=LeadFactory(email="a@example.com", first_name="Ada", last_name="Lovelace")
+        ),
+        "grace": CampaignRecipientFactory(
+            campaign=campaign, lead=LeadFactory(email="grace@navy.example.com", first_name="Grace", last_name="Hopper")
+        ),
     }
 
     found = set(ids(api.get(url(campaign, f"?search={query}"))))
@@ -100,9 +134,20 @@ def test_search_by_email_and_names(api, query, expected):
 
 @pytest.mark.parametrize(
     "query",
-    ["?status=nope", "?has_opened=maybe", "?page=0", "?page=abc", "?page_size=0", "?page_size=201",
-     "?page_size=-1", "?sort_by=token", "?sort_order=up", "?search=%00", "?search=" + "x" * 300,
-     "?page=99999999999999999999"],
+    [
+        "?status=nope",
+        "?has_opened=maybe",
+        "?page=0",
+        "?page=abc",
+        "?page_size=0",
+        "?page_size=201",
+        "?page_size=-1",
+        "?sort_by=token",
+        "?sort_order=up",
+        "?search=%00",
+        "?search=" + "x" * 300,
+        "?page=99999999999999999999",
+    ],
 )
 def test_invalid_query_parameters_answer_400(api, query):
     campaign = CampaignFactory()

@@ -11,7 +11,9 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/templates"
 FIELDS = {"id", "name", "description", "category", "subject", "body_html", "body_text", "created_at", "updated_at"}
 GOOD = {
-    "name": "Welcome", "description": "First touch", "category": "offer",
+    "name": "Welcome",
+    "description": "First touch",
+    "category": "offer",
     "subject": "Hello {{ lead.first_name|default:'there' }}",
     "body_html": "<p>Hi {{ lead.first_name }}</p><p><a href='{{ unsubscribe_url }}'>Unsubscribe</a></p>",
 }
@@ -39,8 +41,9 @@ def test_a_template_that_does_not_compile_answers_400_with_line_and_message(api,
 
 
 def test_a_compile_error_reports_its_line_number(api):
-    response = api.post(URL, {**GOOD, "body_html": "<p>one</p>\n<p>two</p>\n{{ lead.first_name|nosuchfilter }}"},
-                        format="json")
+    response = api.post(
+        URL, {**GOOD, "body_html": "<p>one</p>\n<p>two</p>\n{{ lead.first_name|nosuchfilter }}"}, format="json"
+    )
 
     assert response.status_code == 400
     assert response.json()["body_html"][0].startswith("line 3")

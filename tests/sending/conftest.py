@@ -149,7 +149,10 @@ class Procs:
         log = open(self.log_dir / f"{name}-{len(self.procs)}.log", "wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "fliptech", *args],
-            cwd=ROOT, env={**self.env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**self.env, **(extra_env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         proc.log_path = log.name
@@ -158,14 +161,27 @@ class Procs:
 
     def worker(self, concurrency=2, name="worker", extra_env=None, pool="prefork"):
         return self.start(
-            "worker", f"--pool={pool}", f"-c{concurrency}", "--loglevel=INFO", "-n", f"{name}{len(self.procs)}@%h",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", name=name, extra_env=extra_env,
+            "worker",
+            f"--pool={pool}",
+            f"-c{concurrency}",
+            "--loglevel=INFO",
+            "-n",
+            f"{name}{len(self.procs)}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            name=name,
+            extra_env=extra_env,
         )
 
     def beat(self, name="beat"):
         return self.start(
-            "beat", "--loglevel=INFO", "-S", "django_celery_beat.schedulers:DatabaseScheduler",
-            "--pidfile=", name=name,
+            "beat",
+            "--loglevel=INFO",
+            "-S",
+            "django_celery_beat.schedulers:DatabaseScheduler",
+            "--pidfile=",
+            name=name,
         )
 
     def wait_ready(self, timeout=60):
@@ -173,7 +189,8 @@ class Procs:
         workers = [p for p in self.procs if "/worker-" in p.log_path]
         return wait_until(
             lambda: all(" ready." in Path(p.log_path).read_text(errors="replace") for p in workers),
-            timeout=timeout, interval=0.2,
+            timeout=timeout,
+            interval=0.2,
         )
 
     @staticmethod

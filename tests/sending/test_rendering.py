@@ -10,9 +10,12 @@ pytestmark = pytest.mark.django_db
 
 
 def test_validate_template_source_accepts_valid_templates():
-    assert rendering.validate_template_source(
-        subject="Hi {{ lead.first_name }}", body_html="<p>{% if lead.city %}{{ lead.city }}{% endif %}</p>"
-    ) == {}
+    assert (
+        rendering.validate_template_source(
+            subject="Hi {{ lead.first_name }}", body_html="<p>{% if lead.city %}{{ lead.city }}{% endif %}</p>"
+        )
+        == {}
+    )
 
 
 def test_validate_template_source_reports_field_and_line():
@@ -45,7 +48,8 @@ def test_template_sees_plain_data_not_models():
 def test_html_is_autoescaped_but_subject_and_text_are_not():
     lead = LeadFactory(first_name="<b>Bo & Co</b>")
     template = EmailTemplateFactory(
-        subject="For {{ lead.first_name }}", body_html="<p>{{ lead.first_name }}</p>",
+        subject="For {{ lead.first_name }}",
+        body_html="<p>{{ lead.first_name }}</p>",
         body_text="Hi {{ lead.first_name }}",
     )
     out = rendering.render_preview(template=template, lead=lead)
@@ -66,8 +70,8 @@ def test_text_part_is_derived_from_html_when_empty():
     template = EmailTemplateFactory(
         subject="s",
         body_html="<html><head><title>x</title><style>p{color:red}</style></head><body>"
-        "<h1>Hello {{ lead.first_name }}</h1><p>See <a href=\"https://a.example/o?x=1&amp;y=2\">"
-        "the offer</a> or <a href=\"mailto:hi@a.example\">write</a>.</p>"
+        '<h1>Hello {{ lead.first_name }}</h1><p>See <a href="https://a.example/o?x=1&amp;y=2">'
+        'the offer</a> or <a href="mailto:hi@a.example">write</a>.</p>'
         "<ul>{% for t in lead.tags %}<li>{{ t }}</li>{% endfor %}</ul>"
         "<script>alert(1)</script><p>Bye<br>now</p></body></html>",
         body_text="",
@@ -82,7 +86,7 @@ def test_text_part_is_derived_from_html_when_empty():
 
 def test_css_is_inlined():
     template = EmailTemplateFactory(
-        body_html="<html><head><style>p.x{color:red}</style></head><body><p class=\"x\">Hi</p></body></html>"
+        body_html='<html><head><style>p.x{color:red}</style></head><body><p class="x">Hi</p></body></html>'
     )
     html = rendering.render_preview(template=template)["html"]
     assert 'style="color: red;"' in html
@@ -91,8 +95,9 @@ def test_css_is_inlined():
 
 def test_preview_uses_sample_data_and_campaign_subject():
     template = EmailTemplateFactory(subject="Template subject {{ lead.first_name }}")
-    campaign = CampaignFactory(template=template, subject="Campaign {{ campaign.name }} for {{ lead.first_name }}",
-                               name="Spring")
+    campaign = CampaignFactory(
+        template=template, subject="Campaign {{ campaign.name }} for {{ lead.first_name }}", name="Spring"
+    )
     out = rendering.render_preview(template=template, campaign=campaign)
     assert out["subject"] == "Campaign Spring for Jane"
     assert "/u/preview/" in out["html"]
@@ -130,8 +135,8 @@ def test_url_builders_are_absolute_from_site_url(settings):
 
 STYLED = (
     "<html><head><style>td{color:red} .x{font-weight:bold}</style></head><body>"
-    "<table>{% for t in lead.tags %}<tr><td class=\"x\">{{ t }}</td></tr>{% endfor %}</table>"
-    "<p title=\"{{ lead.first_name }}\">{% if lead.city %}{{ lead.city }}{% endif %}</p>"
+    '<table>{% for t in lead.tags %}<tr><td class="x">{{ t }}</td></tr>{% endfor %}</table>'
+    '<p title="{{ lead.first_name }}">{% if lead.city %}{{ lead.city }}{% endif %}</p>'
     "<!-- note {{ lead.email }} --></body></html>"
 )
 
@@ -141,8 +146,8 @@ def test_css_is_inlined_once_into_the_source_when_safe():
     assert compiled.inline_css is False  # no per-message inlining needed
     ctx = rendering.context_for(lead={**rendering.SAMPLE_LEAD, "tags": ["a", "b"]}, campaign={}, unsubscribe="u")
     html = compiled.render(ctx)["html"]
-    per_message = rendering.inline_css(rendering.HTML_ENGINE.from_string(STYLED).render(
-        rendering.Context(ctx)))
+    per_message = rendering.inline_css(rendering.HTML_ENGINE.from_string(STYLED).render(rendering.Context(ctx)))
+
     # Same document; the parser may open a <tbody> per loop turn (its end tag is optional).
     def untbody(h):
         return h.replace("<tbody>", "").replace("</tbody>", "")
@@ -151,10 +156,13 @@ def test_css_is_inlined_once_into_the_source_when_safe():
     assert html.count('<td class="x" style="color: red;font-weight: bold;">') == 2
 
 
-@pytest.mark.parametrize("body_html", [
-    "<html><head><style>p{color:{{ lead.attributes.color|default:'red' }}}</style></head><body><p>x</p></body></html>",
-    "<html><head><style>p{color:red}</style></head><body><p {% if lead.city %}class=\"c\"{% endif %}>x</p></body></html>",
-])
+@pytest.mark.parametrize(
+    "body_html",
+    [
+        "<html><head><style>p{color:{{ lead.attributes.color|default:'red' }}}</style></head><body><p>x</p></body></html>",
+        '<html><head><style>p{color:red}</style></head><body><p {% if lead.city %}class="c"{% endif %}>x</p></body></html>',
+    ],
+)
 def test_css_falls_back_to_per_message_inlining_when_the_source_is_not_safe(body_html):
     compiled = rendering.compile_message(subject="s", body_html=body_html)
     assert compiled.inline_css is True

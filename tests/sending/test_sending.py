@@ -35,12 +35,20 @@ HTML = (
 
 def running_campaign(n=3, prefix="lead", **fields):
     template = EmailTemplateFactory(subject="Hi {{ lead.first_name }}, {{ campaign.name }}", body_html=HTML)
-    campaign = CampaignFactory(template=template, status=Campaign.Status.RUNNING, started_at=timezone.now(),
-                               name="Spring", from_email="news@fliptech.example", from_name="FlipTech",
-                               reply_to="sales@fliptech.example", **fields)
+    campaign = CampaignFactory(
+        template=template,
+        status=Campaign.Status.RUNNING,
+        started_at=timezone.now(),
+        name="Spring",
+        from_email="news@fliptech.example",
+        from_name="FlipTech",
+        reply_to="sales@fliptech.example",
+        **fields,
+    )
     for i in range(n):
-        lead = LeadFactory(email=f"{prefix}{i}@example.net", first_name=f"Name{i}", city="Austin",
-                           attributes={"listing": f"{i}BR"})
+        lead = LeadFactory(
+            email=f"{prefix}{i}@example.net", first_name=f"Name{i}", city="Austin", attributes={"listing": f"{i}BR"}
+        )
         CampaignRecipientFactory(campaign=campaign, lead=lead)
     return campaign
 
@@ -84,14 +92,16 @@ def test_every_message_is_personalised_instrumented_and_recorded(smtp_settings, 
         hrefs = re.findall(r'href="([^"]+)"', html)
         tracked = [h for h in hrefs if "/t/c/" in h]
         assert [click_target(h) for h in tracked] == [
-            "https://fliptech.example/offer?a=1&b=2", "http://fliptech.example/plain",
+            "https://fliptech.example/offer?a=1&b=2",
+            "http://fliptech.example/plain",
             "https://fliptech.example/offer?a=1&b=2",
         ]
         assert "mailto:sales@fliptech.example" in hrefs and "tel:+15125550100" in hrefs and "#top" in hrefs
         assert f"https://mail.example.com/u/{r.token}/" in hrefs  # unsubscribe untouched
         text_links = re.findall(r"https://mail\.example\.com/t/c/[^\s)]+", text)
         assert [click_target(u) for u in text_links] == [
-            "https://fliptech.example/offer?a=1&b=2", "http://fliptech.example/plain",
+            "https://fliptech.example/offer?a=1&b=2",
+            "http://fliptech.example/plain",
             "https://fliptech.example/offer?a=1&b=2",
         ]
         assert f"Unsubscribe (https://mail.example.com/u/{r.token}/)" in text
@@ -119,7 +129,8 @@ def test_links_built_by_the_template_are_tracked_per_recipient(smtp_settings, sm
         text = msg.get_body(("plain",)).get_content()
         hrefs = re.findall(r'href="([^"]+)"', html)
         assert [click_target(h) for h in hrefs[:2]] == [
-            f"https://fliptech.example/listing/{listing}", "https://fliptech.example/static"
+            f"https://fliptech.example/listing/{listing}",
+            "https://fliptech.example/static",
         ]
         assert "/u/" in hrefs[2]
         (url,) = re.findall(r"https://\S+(?=\.)", text)
@@ -498,8 +509,11 @@ def test_concurrent_claims_skip_locked_rows_instead_of_waiting(require_postgres,
     def first_sender():
         try:
             with transaction.atomic():
-                rows = list(CampaignRecipient.objects.filter(campaign=campaign).order_by("pk")
-                            .select_for_update(skip_locked=True)[:3])
+                rows = list(
+                    CampaignRecipient.objects.filter(campaign=campaign)
+                    .order_by("pk")
+                    .select_for_update(skip_locked=True)[:3]
+                )
                 taken.extend(r.pk for r in rows)
                 holding.set()
                 release_it.wait(10)
@@ -569,7 +583,9 @@ def test_pipelined_suppression_found_at_start_hangs_up_without_delivering(smtp_s
 
 def test_pipelined_render_failure_mid_batch_undoes_the_pending_start(smtp_settings, smtp_server, pipelining):
     campaign = running_campaign(0)
-    campaign.template.body_html = "<p>{{ lead.attributes.n }}{% if lead.attributes.boom %}{% include 'x.html' %}{% endif %}</p>"
+    campaign.template.body_html = (
+        "<p>{{ lead.attributes.n }}{% if lead.attributes.boom %}{% include 'x.html' %}{% endif %}</p>"
+    )
     campaign.template.save()
     for i, boom in enumerate([False, True, False]):
         lead = LeadFactory(email=f"r{i}@example.net", attributes={"n": 1, "boom": boom})
@@ -585,10 +601,14 @@ def test_pipelined_render_failure_mid_batch_undoes_the_pending_start(smtp_settin
 
 def test_render_failure_mid_batch_leaves_no_started_row_behind(smtp_settings, smtp_server):
     campaign = running_campaign(0)
-    campaign.template.body_html = "<p>{{ lead.first_name }}{% if lead.attributes.boom %}{% include 'x.html' %}{% endif %}</p>"
+    campaign.template.body_html = (
+        "<p>{{ lead.first_name }}{% if lead.attributes.boom %}{% include 'x.html' %}{% endif %}</p>"
+    )
     campaign.template.save()
     for i, boom in enumerate([False, True, False]):
-        CampaignRecipientFactory(campaign=campaign, lead=LeadFactory(email=f"m{i}@example.net", attributes={"boom": boom}))
+        CampaignRecipientFactory(
+            campaign=campaign, lead=LeadFactory(email=f"m{i}@example.net", attributes={"boom": boom})
+        )
     sending.send_batch(campaign.pk)
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.FAILED

@@ -97,9 +97,9 @@ def test_two_workers_send_a_campaign_of_1000_once_each(celery_procs, smtp_server
     # Both workers took part. (Only asserted on Redis: the embedded filesystem broker is
     # polled once a second by each worker, so one of two idle workers may win every poll.)
     for proc in celery_procs.procs if settings.CELERY_BROKER_URL.startswith("redis") else []:
-        assert re.search(r"Task campaigns\.tasks\.send_campaign\[[^\]]+\] succeeded", Path(proc.log_path).read_text()), (
-            celery_procs.logs()
-        )
+        assert re.search(
+            r"Task campaigns\.tasks\.send_campaign\[[^\]]+\] succeeded", Path(proc.log_path).read_text()
+        ), celery_procs.logs()
 
 
 def test_worker_killed_mid_campaign_and_restarted_sends_no_one_twice(celery_procs, smtp_server, settings):
@@ -109,8 +109,11 @@ def test_worker_killed_mid_campaign_and_restarted_sends_no_one_twice(celery_proc
     services.campaign_launch(campaign=campaign, send_immediately=True)
     # Kill while the worker holds claims (a batch in flight), after ≥ 100 messages.
     holding = wait_until(
-        lambda: smtp_server.count >= 100 and CampaignRecipient.objects.filter(campaign=campaign, status=R.QUEUED).exists(),
-        timeout=60, interval=0.01,
+        lambda: (
+            smtp_server.count >= 100 and CampaignRecipient.objects.filter(campaign=campaign, status=R.QUEUED).exists()
+        ),
+        timeout=60,
+        interval=0.01,
     )
     celery_procs.kill(worker, signal.SIGKILL)
     assert holding, celery_procs.logs()
@@ -127,10 +130,13 @@ def test_worker_killed_mid_campaign_and_restarted_sends_no_one_twice(celery_proc
     assert len(addresses) == len(set(addresses)), "an address got the campaign twice"
     final = statuses(campaign)
     assert set(final) <= {R.SENT, R.FAILED} and sum(final.values()) == 600
-    sent = set(CampaignRecipient.objects.filter(campaign=campaign, status=R.SENT).values_list("email_address", flat=True))
+    sent = set(
+        CampaignRecipient.objects.filter(campaign=campaign, status=R.SENT).values_list("email_address", flat=True)
+    )
     interrupted = set(
-        CampaignRecipient.objects.filter(campaign=campaign, error_message=sending.INTERRUPTED)
-        .values_list("email_address", flat=True)
+        CampaignRecipient.objects.filter(campaign=campaign, error_message=sending.INTERRUPTED).values_list(
+            "email_address", flat=True
+        )
     )
     assert len(interrupted) <= 2  # at most the one in flight per killed pool process
     assert sent <= set(addresses) <= sent | interrupted

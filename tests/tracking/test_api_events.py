@@ -9,8 +9,16 @@ from tracking.models import EmailTracking
 pytestmark = pytest.mark.django_db
 Status = CampaignRecipient.Status
 FIELDS = {
-    "id", "campaign_recipient_id", "campaign_id", "event_type", "event_data", "user_agent",
-    "ip_address", "url", "is_machine", "created_at",
+    "id",
+    "campaign_recipient_id",
+    "campaign_id",
+    "event_type",
+    "event_data",
+    "user_agent",
+    "ip_address",
+    "url",
+    "is_machine",
+    "created_at",
 }
 
 
@@ -51,7 +59,8 @@ def test_click_takes_top_level_url_and_links_it(api, sent_recipient, link):
 def test_click_takes_event_data_url(api, sent_recipient):
     response = api.post(
         f"{base(sent_recipient)}/click",
-        {"event_data": {"url": "https://fliptech.example/x"}, "user_agent": HUMAN_UA}, format="json",
+        {"event_data": {"url": "https://fliptech.example/x"}, "user_agent": HUMAN_UA},
+        format="json",
     )
     assert response.status_code == 201
     assert response.json()["url"] == "https://fliptech.example/x"
@@ -66,7 +75,8 @@ def test_click_with_invalid_url_is_400(api, sent_recipient):
 def test_hard_bounce_suppresses_the_address(api, sent_recipient):
     response = api.post(
         f"{base(sent_recipient)}/bounce",
-        {"event_data": {"bounce_type": "hard", "reason": "550 5.1.1 user unknown"}}, format="json",
+        {"event_data": {"bounce_type": "hard", "reason": "550 5.1.1 user unknown"}},
+        format="json",
     )
     assert response.status_code == 201
     assert response.json()["event_data"]["reason"] == "550 5.1.1 user unknown"

@@ -53,7 +53,9 @@ def run_concurrently(target, n=N):
 
 
 def test_100_concurrent_opens_unique_1_total_100(require_postgres):
-    recipient = CampaignRecipientFactory(status=CampaignRecipient.Status.SENT, sent_at=timezone.now() - timedelta(hours=1))
+    recipient = CampaignRecipientFactory(
+        status=CampaignRecipient.Status.SENT, sent_at=timezone.now() - timedelta(hours=1)
+    )
 
     def open_once():
         r = CampaignRecipient.objects.get(pk=recipient.pk)
@@ -68,7 +70,9 @@ def test_100_concurrent_opens_unique_1_total_100(require_postgres):
 
 
 def test_100_concurrent_pixel_hits_through_the_view(require_postgres):
-    recipient = CampaignRecipientFactory(status=CampaignRecipient.Status.SENT, sent_at=timezone.now() - timedelta(hours=1))
+    recipient = CampaignRecipientFactory(
+        status=CampaignRecipient.Status.SENT, sent_at=timezone.now() - timedelta(hours=1)
+    )
 
     def hit():
         assert Client(HTTP_USER_AGENT=HUMAN_UA).get(f"/t/o/{recipient.token}.gif").status_code == 200

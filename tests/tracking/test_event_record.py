@@ -79,7 +79,9 @@ def test_scanner_click_seconds_after_sending_is_machine_when_the_window_is_on(se
 
 
 def test_hard_bounce_marks_recipient_bounced_and_suppresses_address(sent_recipient):
-    event_record(recipient=sent_recipient, event_type="bounce", event_data={"bounce_type": "hard", "reason": "550 no such user"})
+    event_record(
+        recipient=sent_recipient, event_type="bounce", event_data={"bounce_type": "hard", "reason": "550 no such user"}
+    )
     r = reload(sent_recipient)
     assert r.status == Status.BOUNCED and r.bounced_at is not None
     s = Suppression.objects.get(email=r.email_address.lower())
@@ -143,7 +145,9 @@ def test_delivered_after_bounce_leaves_recipient_bounced(sent_recipient):
 
 def test_replayed_provider_event_changes_nothing(sent_recipient):
     first = event_record(recipient=sent_recipient, event_type="open", user_agent=HUMAN_UA, provider_event_id="mg:123")
-    again = event_record(recipient=reload(sent_recipient), event_type="open", user_agent=HUMAN_UA, provider_event_id="mg:123")
+    again = event_record(
+        recipient=reload(sent_recipient), event_type="open", user_agent=HUMAN_UA, provider_event_id="mg:123"
+    )
     r = reload(sent_recipient)
     assert again.pk == first.pk and again.replayed is True
     assert r.open_count == 1

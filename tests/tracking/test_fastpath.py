@@ -24,8 +24,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def call(path, method="GET", query="", ua=HUMAN_UA):
-    environ = {"PATH_INFO": path, "REQUEST_METHOD": method, "QUERY_STRING": query, "HTTP_USER_AGENT": ua,
-               "REMOTE_ADDR": "203.0.113.7", "wsgi.input": io.BytesIO()}
+    environ = {
+        "PATH_INFO": path,
+        "REQUEST_METHOD": method,
+        "QUERY_STRING": query,
+        "HTTP_USER_AGENT": ua,
+        "REMOTE_ADDR": "203.0.113.7",
+        "wsgi.input": io.BytesIO(),
+    }
     setup_testing_defaults(environ)
     answer = {}
 
@@ -132,8 +138,13 @@ def test_other_paths_go_to_django(db):
 
 def test_pixel_without_a_client_address_is_still_recorded(recipient):
     environ_ip = ""  # gunicorn on a unix socket
-    environ = {"PATH_INFO": f"/t/o/{recipient.token}.gif", "REQUEST_METHOD": "GET", "HTTP_USER_AGENT": HUMAN_UA,
-               "REMOTE_ADDR": environ_ip, "wsgi.input": io.BytesIO()}
+    environ = {
+        "PATH_INFO": f"/t/o/{recipient.token}.gif",
+        "REQUEST_METHOD": "GET",
+        "HTTP_USER_AGENT": HUMAN_UA,
+        "REMOTE_ADDR": environ_ip,
+        "wsgi.input": io.BytesIO(),
+    }
     setup_testing_defaults(environ)
     assert b"".join(application(environ, lambda status, headers: None)) == PIXEL
     assert EmailTracking.objects.get().ip_address is None

@@ -10,7 +10,9 @@ from tracking.machine import is_machine
 SENT = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 GMAIL_PROXY = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
 OUTLOOK = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.12026; Pro)"
-IPHONE_MAIL = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+IPHONE_MAIL = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+)
 
 
 @pytest.mark.parametrize(
@@ -29,7 +31,14 @@ IPHONE_MAIL = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKi
         ("open", "", None, "GET", timedelta(hours=1), False),
         ("open", "python-requests/2.31.0", None, "GET", timedelta(minutes=1), False),
         ("open", "Googlebot/2.1 (+http://www.google.com/bot.html)", None, "GET", timedelta(hours=1), True),
-        ("click", "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", None, "GET", timedelta(hours=1), True),
+        (
+            "click",
+            "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+            None,
+            "GET",
+            timedelta(hours=1),
+            True,
+        ),
         ("click", "Mozilla/5.0 (compatible; Barracuda Sentinel)", None, "GET", timedelta(hours=1), True),
         # the scanner time window is off by default: a quick click is a person's
         ("click", HUMAN_UA, None, "GET", timedelta(seconds=3), False),
@@ -39,9 +48,10 @@ IPHONE_MAIL = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKi
     ],
 )
 def test_is_machine(event_type, ua, ip, method, after, expected):
-    assert is_machine(
-        event_type=event_type, user_agent=ua, ip_address=ip, method=method, sent_at=SENT, at=SENT + after
-    ) is expected
+    assert (
+        is_machine(event_type=event_type, user_agent=ua, ip_address=ip, method=method, sent_at=SENT, at=SENT + after)
+        is expected
+    )
 
 
 def test_cubot_phone_is_not_a_bot():

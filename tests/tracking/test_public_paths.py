@@ -165,17 +165,25 @@ def test_unsubscribe_unknown_token_is_404(web):
 def test_urls_carry_no_email_address(sent_recipient):
     from campaigns.rendering import click_url, open_url, unsubscribe_url
 
-    for url in (open_url(sent_recipient.token), click_url(sent_recipient.token, 1), unsubscribe_url(sent_recipient.token)):
+    for url in (
+        open_url(sent_recipient.token),
+        click_url(sent_recipient.token, 1),
+        unsubscribe_url(sent_recipient.token),
+    ):
         assert "@" not in url and sent_recipient.email_address.split("@")[0] not in url
 
 
 def test_suppressed_address_is_reported_suppressed_in_another_campaign(api, web, sent_recipient):
     web.post(f"/u/{sent_recipient.token}/")
     other = CampaignRecipientFactory().campaign
-    response = api.post(f"/api/v1/campaigns/{other.pk}/recipients", {"lead_ids": [sent_recipient.lead_id]}, format="json")
+    response = api.post(
+        f"/api/v1/campaigns/{other.pk}/recipients", {"lead_ids": [sent_recipient.lead_id]}, format="json"
+    )
     assert response.status_code == 200, response.content
     assert response.json()["suppressed"] == 1
-    assert not CampaignRecipient.objects.filter(campaign=other, lead=sent_recipient.lead, status=Status.PENDING).exists()
+    assert not CampaignRecipient.objects.filter(
+        campaign=other, lead=sent_recipient.lead, status=Status.PENDING
+    ).exists()
 
 
 def test_sender_skips_an_address_unsubscribed_in_an_earlier_campaign(web, sent_recipient, settings, mailoutbox):
@@ -186,11 +194,16 @@ def test_sender_skips_an_address_unsubscribed_in_an_earlier_campaign(web, sent_r
     from tests.factories import CampaignFactory
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    web.post(f"/u/{sent_recipient.token}/", data="List-Unsubscribe=One-Click",
-             content_type="application/x-www-form-urlencoded")
+    web.post(
+        f"/u/{sent_recipient.token}/",
+        data="List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
     later = CampaignFactory(status=Campaign.Status.RUNNING, started_at=timezone.now())
     # added before the unsubscribe happened (so the audience check could not catch it)
-    again = CampaignRecipientFactory(campaign=later, lead=sent_recipient.lead, email_address=sent_recipient.email_address.upper())
+    again = CampaignRecipientFactory(
+        campaign=later, lead=sent_recipient.lead, email_address=sent_recipient.email_address.upper()
+    )
     sending.send_batch(later.pk)
     again.refresh_from_db()
     assert again.status == Status.FAILED
@@ -222,7 +235,9 @@ def test_a_person_clicking_the_moment_the_message_lands_is_counted(web, sent_rec
 
 
 def test_bot_click_is_a_machine_click_and_still_redirects(sent_recipient, link):
-    response = Client(HTTP_USER_AGENT="Mozilla/5.0 (compatible; Barracuda Sentinel)").get(f"/t/c/{sent_recipient.token}/{link.pk}")
+    response = Client(HTTP_USER_AGENT="Mozilla/5.0 (compatible; Barracuda Sentinel)").get(
+        f"/t/c/{sent_recipient.token}/{link.pk}"
+    )
     assert response.status_code == 302
     sent_recipient.refresh_from_db()
     assert (sent_recipient.clicked_at, sent_recipient.opened_at, sent_recipient.machine_click_count) == (None, None, 1)

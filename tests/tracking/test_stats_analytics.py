@@ -32,7 +32,11 @@ def campaign(db):
         return CampaignRecipientFactory(campaign=campaign, lead=LeadFactory(email=email), email_address=email, **kw)
 
     sent = [
-        recipient(f"p{i}@{'gmail.test' if i < 2 else 'corp.test'}", status=Status.SENT, sent_at=now - timedelta(minutes=30 - i))
+        recipient(
+            f"p{i}@{'gmail.test' if i < 2 else 'corp.test'}",
+            status=Status.SENT,
+            sent_at=now - timedelta(minutes=30 - i),
+        )
         for i in range(6)
     ]
     recipient("f@corp.test", status=Status.FAILED, error_message="550 mailbox unavailable")
@@ -48,7 +52,9 @@ def campaign(db):
     event_record(recipient=sent[0], event_type="click", user_agent=HUMAN_UA, link=link)
     event_record(recipient=sent[3], event_type="click", user_agent=HUMAN_UA, link=link)  # click counts as open
     event_record(recipient=sent[3], event_type="click", user_agent=HUMAN_UA, link=link)
-    event_record(recipient=sent[4], event_type="bounce", event_data={"bounce_type": "hard", "reason": "550 no such user"})
+    event_record(
+        recipient=sent[4], event_type="bounce", event_data={"bounce_type": "hard", "reason": "550 no such user"}
+    )
     event_record(recipient=sent[5], event_type="reply")
     return campaign
 
@@ -90,7 +96,12 @@ def test_stats_need_credentials(anon_client, campaign):
 
 def test_stats_of_empty_draft(api, db):
     s = api.get(f"/api/v1/campaigns/{CampaignFactory().pk}/stats").json()
-    assert (s["total_recipients"], s["progress_percentage"], s["emails_per_hour"], s["estimated_completion"]) == (0, 0.0, 0.0, None)
+    assert (s["total_recipients"], s["progress_percentage"], s["emails_per_hour"], s["estimated_completion"]) == (
+        0,
+        0.0,
+        0.0,
+        None,
+    )
 
 
 def test_stats_queries_are_bounded(campaign, django_assert_max_num_queries):
@@ -114,7 +125,11 @@ def test_analytics_every_section_filled(api, campaign):
     clients = {c["label"]: c["count"] for c in a["opens_by_email_client"]}
     assert clients["Outlook"] == 1 and clients["Apple Mail"] == 1
     assert a["top_openers"][0]["count"] == 2 and a["top_openers"][0]["email_address"] == "p0@gmail.test"
-    assert a["top_clickers"][0] == {"recipient_id": a["top_clickers"][0]["recipient_id"], "email_address": "p3@corp.test", "count": 2}
+    assert a["top_clickers"][0] == {
+        "recipient_id": a["top_clickers"][0]["recipient_id"],
+        "email_address": "p3@corp.test",
+        "count": 2,
+    }
     assert a["bounce_reasons"] == [{"reason": "550 no such user", "count": 1}]
     assert a["error_messages"] == [{"reason": "550 mailbox unavailable", "count": 1}]
     assert a["top_links"] == [{"url": "https://fliptech.example/offer", "clicks": 3, "unique_clicks": 2}]
@@ -141,7 +156,9 @@ def _open_at(recipient, at):
 
 def test_hourly_counts_start_at_the_utc_hour(db):
     campaign = CampaignFactory()
-    recipient = CampaignRecipientFactory(campaign=campaign, status=Status.SENT, sent_at=datetime(2026, 11, 25, 9, 30, tzinfo=UTC))
+    recipient = CampaignRecipientFactory(
+        campaign=campaign, status=Status.SENT, sent_at=datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+    )
     for at in ("10:00:00", "10:59:59.999999", "11:00:00"):
         _open_at(recipient, datetime.fromisoformat(f"2026-11-25T{at}+00:00"))
     a = campaign_analytics(campaign=campaign)
@@ -164,7 +181,10 @@ def test_domains_are_grouped_lower_cased(db):
 
 def test_top_links_most_clicked_first_then_by_url(db):
     campaign = CampaignFactory()
-    b, a = CampaignLinkFactory(campaign=campaign, url="https://b.example/"), CampaignLinkFactory(campaign=campaign, url="https://a.example/")
+    b, a = (
+        CampaignLinkFactory(campaign=campaign, url="https://b.example/"),
+        CampaignLinkFactory(campaign=campaign, url="https://a.example/"),
+    )
     first, second = (
         CampaignRecipientFactory(campaign=campaign, status=Status.SENT, sent_at=timezone.now()) for _ in range(2)
     )
@@ -197,7 +217,9 @@ def test_median_is_the_middle_value(db):
     campaign = CampaignFactory()
     for minutes in (1, 2, 10):
         CampaignRecipientFactory(
-            campaign=campaign, status=Status.SENT, sent_at=now - timedelta(hours=1),
+            campaign=campaign,
+            status=Status.SENT,
+            sent_at=now - timedelta(hours=1),
             opened_at=now - timedelta(hours=1) + timedelta(minutes=minutes),
         )
     CampaignRecipientFactory(campaign=campaign, status=Status.SENT, sent_at=now)
@@ -211,7 +233,9 @@ def test_even_count_median_averages_the_middle_pair(db):
     campaign = CampaignFactory()
     for minutes in (1, 2, 4, 10):
         CampaignRecipientFactory(
-            campaign=campaign, status=Status.SENT, sent_at=now - timedelta(hours=1),
+            campaign=campaign,
+            status=Status.SENT,
+            sent_at=now - timedelta(hours=1),
             opened_at=now - timedelta(hours=1) + timedelta(minutes=minutes),
         )
     assert campaign_analytics(campaign=campaign)["engagement"]["median_seconds_to_open"] == pytest.approx(180, abs=0.01)
@@ -223,7 +247,11 @@ def test_even_count_median_averages_the_middle_pair(db):
         (IPHONE, "mobile", "Apple Mail"),
         (OUTLOOK, "desktop", "Outlook"),
         ("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", "other", "Gmail"),
-        ("Mozilla/5.0 (iPad; CPU OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148", "tablet", "Apple Mail"),
+        (
+            "Mozilla/5.0 (iPad; CPU OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+            "tablet",
+            "Apple Mail",
+        ),
         ("", "other", "Unknown"),
     ],
 )
@@ -234,7 +262,9 @@ def test_describe_user_agent(ua, device, client):
 def test_stats_are_live_after_every_change(api, campaign):
     before = api.get(f"/api/v1/campaigns/{campaign.pk}/stats").json()
     CampaignRecipientFactory(campaign=campaign)
-    assert api.get(f"/api/v1/campaigns/{campaign.pk}/stats").json()["total_recipients"] == before["total_recipients"] + 1
+    assert (
+        api.get(f"/api/v1/campaigns/{campaign.pk}/stats").json()["total_recipients"] == before["total_recipients"] + 1
+    )
 
 
 def test_cached_analytics_are_never_stale(api, campaign, settings):

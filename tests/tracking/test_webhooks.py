@@ -37,7 +37,9 @@ def auth(secret=SECRET):
 def mailgun(event_data, token="651869375b9df3c98fc15c4889b102119add1235c38fc92824"):
     timestamp = str(int(event_data.get("timestamp", 1764150000)))
     signature = hmac.new(SIGNING_KEY.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
-    return json.dumps({"signature": {"timestamp": timestamp, "token": token, "signature": signature}, "event-data": event_data})
+    return json.dumps(
+        {"signature": {"timestamp": timestamp, "token": token, "signature": signature}, "event-data": event_data}
+    )
 
 
 def mailgun_event(event, recipient, **extra):
@@ -66,19 +68,34 @@ def mailgun_event(event, recipient, **extra):
 
 
 def post_mailgun(body, **headers):
-    return Client(enforce_csrf_checks=True).post("/anymail/mailgun/tracking/", data=body, content_type="application/json", **headers)
+    return Client(enforce_csrf_checks=True).post(
+        "/anymail/mailgun/tracking/", data=body, content_type="application/json", **headers
+    )
 
 
 def test_mailgun_permanent_failure_is_a_hard_bounce(sent_recipient):
-    body = mailgun(mailgun_event(
-        "failed", sent_recipient, severity="permanent", reason="bounce", **{"log-level": "error"},
-        **{"delivery-status": {
-            "tls": True, "mx-host": "aspmx.l.example.org", "attempt-no": 1, "description": "",
-            "session-seconds": 2.95, "utf8": True, "code": 550,
-            "message": "5.1.1 The email account that you tried to reach does not exist.",
-            "certificate-verified": True,
-        }},
-    ))
+    body = mailgun(
+        mailgun_event(
+            "failed",
+            sent_recipient,
+            severity="permanent",
+            reason="bounce",
+            **{"log-level": "error"},
+            **{
+                "delivery-status": {
+                    "tls": True,
+                    "mx-host": "aspmx.l.example.org",
+                    "attempt-no": 1,
+                    "description": "",
+                    "session-seconds": 2.95,
+                    "utf8": True,
+                    "code": 550,
+                    "message": "5.1.1 The email account that you tried to reach does not exist.",
+                    "certificate-verified": True,
+                }
+            },
+        )
+    )
     response = post_mailgun(body, **auth())
     assert response.status_code == 200
     sent_recipient.refresh_from_db()
@@ -90,10 +107,23 @@ def test_mailgun_permanent_failure_is_a_hard_bounce(sent_recipient):
 
 
 def test_mailgun_temporary_failure_is_a_soft_bounce(sent_recipient):
-    body = mailgun(mailgun_event(
-        "failed", sent_recipient, severity="temporary", reason="generic",
-        **{"delivery-status": {"attempt-no": 3, "description": "No MX", "code": 498, "message": "No MX", "retry-seconds": 1800}},
-    ))
+    body = mailgun(
+        mailgun_event(
+            "failed",
+            sent_recipient,
+            severity="temporary",
+            reason="generic",
+            **{
+                "delivery-status": {
+                    "attempt-no": 3,
+                    "description": "No MX",
+                    "code": 498,
+                    "message": "No MX",
+                    "retry-seconds": 1800,
+                }
+            },
+        )
+    )
     assert post_mailgun(body, **auth()).status_code == 200
     sent_recipient.refresh_from_db()
     assert sent_recipient.status == Status.SENT
@@ -111,7 +141,9 @@ def test_mailgun_replayed_event_changes_nothing(sent_recipient):
 
 
 def test_mailgun_delivered_after_bounce_leaves_recipient_bounced(sent_recipient):
-    post_mailgun(mailgun(mailgun_event("failed", sent_recipient, severity="permanent", reason="bounce"), token="t1"), **auth())
+    post_mailgun(
+        mailgun(mailgun_event("failed", sent_recipient, severity="permanent", reason="bounce"), token="t1"), **auth()
+    )
     response = post_mailgun(mailgun(mailgun_event("delivered", sent_recipient), token="t2"), **auth())
     assert response.status_code == 200
     sent_recipient.refresh_from_db()
@@ -143,18 +175,30 @@ def test_unknown_message_is_accepted_and_ignored(sent_recipient):
 
 
 def post_postmark(payload, **headers):
-    return Client(enforce_csrf_checks=True).post("/anymail/postmark/tracking/", data=json.dumps(payload), content_type="application/json", **headers)
+    return Client(enforce_csrf_checks=True).post(
+        "/anymail/postmark/tracking/", data=json.dumps(payload), content_type="application/json", **headers
+    )
 
 
 def test_postmark_hard_bounce_found_by_metadata_token(sent_recipient):
     payload = {
-        "RecordType": "Bounce", "ID": 901542550, "Type": "HardBounce", "TypeCode": 1, "ServerID": 23,
-        "Name": "Hard bounce", "MessageID": "2706ee8a-737c-4285-b032-ccd317af53ed",
+        "RecordType": "Bounce",
+        "ID": 901542550,
+        "Type": "HardBounce",
+        "TypeCode": 1,
+        "ServerID": 23,
+        "Name": "Hard bounce",
+        "MessageID": "2706ee8a-737c-4285-b032-ccd317af53ed",
         "Description": "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
         "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
-        "Email": sent_recipient.email_address, "From": "offers@fliptech.example",
-        "BouncedAt": "2026-11-26T16:28:50.3963933-04:00", "DumpAvailable": True, "Inactive": True,
-        "CanActivate": True, "Subject": "An offer", "Metadata": {"token": sent_recipient.token},
+        "Email": sent_recipient.email_address,
+        "From": "offers@fliptech.example",
+        "BouncedAt": "2026-11-26T16:28:50.3963933-04:00",
+        "DumpAvailable": True,
+        "Inactive": True,
+        "CanActivate": True,
+        "Subject": "An offer",
+        "Metadata": {"token": sent_recipient.token},
     }
     assert post_postmark(payload, **auth()).status_code == 200
     sent_recipient.refresh_from_db()
@@ -171,13 +215,23 @@ def test_postmark_open_and_click_found_by_stored_provider_message_id(sent_recipi
     base = {"MessageID": sent_recipient.message_id, "Recipient": sent_recipient.email_address, "Geo": {}}
     ua = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_7_5) AppleWebKit/537.36 Chrome/120 Safari/537.36"
     open_payload = {
-        **base, "RecordType": "Open", "FirstOpen": True, "Platform": "Desktop", "UserAgent": ua,
-        "Client": {"Name": "Chrome", "Company": "Google", "Family": "Chrome"}, "ReadSeconds": 5,
+        **base,
+        "RecordType": "Open",
+        "FirstOpen": True,
+        "Platform": "Desktop",
+        "UserAgent": ua,
+        "Client": {"Name": "Chrome", "Company": "Google", "Family": "Chrome"},
+        "ReadSeconds": 5,
         "ReceivedAt": "2026-11-26T16:21:41.2493688-04:00",
     }
     click_payload = {
-        **base, "RecordType": "Click", "ClickLocation": "HTML", "Platform": "Desktop", "UserAgent": ua,
-        "OriginalLink": link.url, "ReceivedAt": "2026-11-26T16:25:11.9065619Z",
+        **base,
+        "RecordType": "Click",
+        "ClickLocation": "HTML",
+        "Platform": "Desktop",
+        "UserAgent": ua,
+        "OriginalLink": link.url,
+        "ReceivedAt": "2026-11-26T16:25:11.9065619Z",
     }
     assert post_postmark(open_payload, **auth()).status_code == 200
     assert post_postmark(click_payload, **auth()).status_code == 200
@@ -188,9 +242,15 @@ def test_postmark_open_and_click_found_by_stored_provider_message_id(sent_recipi
 
 def test_postmark_unsubscribe(sent_recipient):
     payload = {
-        "RecordType": "SubscriptionChange", "MessageID": "a4909a96-73d7-4c49-b148-a54522d3f7ac", "ServerID": 23,
-        "MessageStream": "outbound", "ChangedAt": "2026-11-26T17:17:32Z", "Recipient": sent_recipient.email_address,
-        "Origin": "Recipient", "SuppressSending": True, "SuppressionReason": "ManualSuppression",
+        "RecordType": "SubscriptionChange",
+        "MessageID": "a4909a96-73d7-4c49-b148-a54522d3f7ac",
+        "ServerID": 23,
+        "MessageStream": "outbound",
+        "ChangedAt": "2026-11-26T17:17:32Z",
+        "Recipient": sent_recipient.email_address,
+        "Origin": "Recipient",
+        "SuppressSending": True,
+        "SuppressionReason": "ManualSuppression",
         "Metadata": {"recipient_token": sent_recipient.token},
     }
     assert post_postmark(payload, **auth()).status_code == 200
@@ -200,8 +260,13 @@ def test_postmark_unsubscribe(sent_recipient):
 
 
 def test_postmark_with_wrong_auth_is_refused(sent_recipient):
-    payload = {"RecordType": "Delivery", "MessageID": "x", "Recipient": sent_recipient.email_address,
-               "Metadata": {"token": sent_recipient.token}, "DeliveredAt": "2026-11-26T13:28:10Z"}
+    payload = {
+        "RecordType": "Delivery",
+        "MessageID": "x",
+        "Recipient": sent_recipient.email_address,
+        "Metadata": {"token": sent_recipient.token},
+        "DeliveredAt": "2026-11-26T13:28:10Z",
+    }
     assert post_postmark(payload).status_code == 400
     assert post_postmark(payload, **auth("hooks:nope")).status_code == 400
     assert not EmailTracking.objects.exists()
@@ -239,8 +304,10 @@ def ses_mail(recipient):
             {"name": "Message-ID", "value": f"<{MESSAGE_ID}>"},
         ],
         "commonHeaders": {
-            "from": ["offers@fliptech.example"], "to": [recipient.email_address],
-            "messageId": f"<{MESSAGE_ID}>", "subject": "An offer",
+            "from": ["offers@fliptech.example"],
+            "to": [recipient.email_address],
+            "messageId": f"<{MESSAGE_ID}>",
+            "subject": "An offer",
         },
         "tags": {"ses:configuration-set": ["tracking"]},
     }
@@ -248,8 +315,11 @@ def ses_mail(recipient):
 
 def post_ses(notification, **headers):
     return Client(enforce_csrf_checks=True).post(
-        "/anymail/amazon_ses/tracking/", data=json.dumps(notification), content_type="text/plain; charset=UTF-8",
-        HTTP_X_AMZ_SNS_MESSAGE_TYPE=notification["Type"], HTTP_X_AMZ_SNS_MESSAGE_ID=notification["MessageId"],
+        "/anymail/amazon_ses/tracking/",
+        data=json.dumps(notification),
+        content_type="text/plain; charset=UTF-8",
+        HTTP_X_AMZ_SNS_MESSAGE_TYPE=notification["Type"],
+        HTTP_X_AMZ_SNS_MESSAGE_ID=notification["MessageId"],
         **headers,
     )
 
@@ -258,12 +328,18 @@ def test_ses_permanent_bounce_found_by_message_id_header(sent_recipient):
     event = {
         "eventType": "Bounce",
         "bounce": {
-            "bounceType": "Permanent", "bounceSubType": "General",
-            "bouncedRecipients": [{
-                "emailAddress": sent_recipient.email_address, "action": "failed", "status": "5.1.1",
-                "diagnosticCode": "smtp; 550 5.1.1 user unknown",
-            }],
-            "timestamp": "2026-11-26T03:31:58.502Z", "feedbackId": "0100017e2a5a7-bounce-feedback",
+            "bounceType": "Permanent",
+            "bounceSubType": "General",
+            "bouncedRecipients": [
+                {
+                    "emailAddress": sent_recipient.email_address,
+                    "action": "failed",
+                    "status": "5.1.1",
+                    "diagnosticCode": "smtp; 550 5.1.1 user unknown",
+                }
+            ],
+            "timestamp": "2026-11-26T03:31:58.502Z",
+            "feedbackId": "0100017e2a5a7-bounce-feedback",
             "reportingMTA": "dsn; a8-30.smtp-out.amazonses.com",
         },
         "mail": ses_mail(sent_recipient),
@@ -278,9 +354,11 @@ def test_ses_transient_bounce_is_soft(sent_recipient):
     event = {
         "eventType": "Bounce",
         "bounce": {
-            "bounceType": "Transient", "bounceSubType": "MailboxFull",
+            "bounceType": "Transient",
+            "bounceSubType": "MailboxFull",
             "bouncedRecipients": [{"emailAddress": sent_recipient.email_address}],
-            "timestamp": "2026-11-26T03:31:58.502Z", "feedbackId": "x",
+            "timestamp": "2026-11-26T03:31:58.502Z",
+            "feedbackId": "x",
         },
         "mail": ses_mail(sent_recipient),
     }
@@ -294,7 +372,9 @@ def test_ses_complaint_and_delivery(sent_recipient):
         "eventType": "Complaint",
         "complaint": {
             "complainedRecipients": [{"emailAddress": sent_recipient.email_address}],
-            "timestamp": "2026-11-26T04:00:00.000Z", "feedbackId": "f", "complaintFeedbackType": "abuse",
+            "timestamp": "2026-11-26T04:00:00.000Z",
+            "feedbackId": "f",
+            "complaintFeedbackType": "abuse",
             "userAgent": "Yahoo!-Mail-Feedback/2.0",
         },
         "mail": ses_mail(sent_recipient),
@@ -302,8 +382,10 @@ def test_ses_complaint_and_delivery(sent_recipient):
     delivery = {
         "eventType": "Delivery",
         "delivery": {
-            "timestamp": "2026-11-26T03:31:59.000Z", "processingTimeMillis": 1500,
-            "recipients": [sent_recipient.email_address], "smtpResponse": "250 ok",
+            "timestamp": "2026-11-26T03:31:59.000Z",
+            "processingTimeMillis": 1500,
+            "recipients": [sent_recipient.email_address],
+            "smtpResponse": "250 ok",
             "reportingMTA": "a8-30.smtp-out.amazonses.com",
         },
         "mail": ses_mail(sent_recipient),
@@ -316,7 +398,11 @@ def test_ses_complaint_and_delivery(sent_recipient):
 
 
 def test_ses_without_auth_gets_401_challenge_then_wrong_auth_400(sent_recipient):
-    event = {"eventType": "Delivery", "delivery": {"recipients": [sent_recipient.email_address]}, "mail": ses_mail(sent_recipient)}
+    event = {
+        "eventType": "Delivery",
+        "delivery": {"recipients": [sent_recipient.email_address]},
+        "mail": ses_mail(sent_recipient),
+    }
     response = post_ses(ses_notification(event))
     assert response.status_code == 401 and "Basic" in response["WWW-Authenticate"]
     assert post_ses(ses_notification(event), **auth("hooks:wrong")).status_code == 400

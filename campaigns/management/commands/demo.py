@@ -46,9 +46,7 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, **options):
         password = secrets.token_urlsafe(12)
-        user, _ = get_user_model().objects.get_or_create(
-            username=DEMO_USERNAME, defaults={"email": "demo@example.com"}
-        )
+        user, _ = get_user_model().objects.get_or_create(username=DEMO_USERNAME, defaults={"email": "demo@example.com"})
         user.is_staff = user.is_superuser = user.is_active = True
         user.set_password(password)
         user.save()
@@ -67,17 +65,27 @@ class Command(BaseCommand):
         for email, first, last, company, city, source in LEADS:
             lead, _ = Lead.objects.get_or_create(
                 email=email,
-                defaults={"first_name": first, "last_name": last, "company": company,
-                          "city": city, "source": source, "tags": ["demo"]},
+                defaults={
+                    "first_name": first,
+                    "last_name": last,
+                    "company": company,
+                    "city": city,
+                    "source": source,
+                    "tags": ["demo"],
+                },
             )
             leads.append(lead)
 
-        campaign = Campaign.objects.filter(
-            name=CAMPAIGN_NAME, created_by=user, status=Campaign.Status.DRAFT
-        ).order_by("pk").first()
+        campaign = (
+            Campaign.objects.filter(name=CAMPAIGN_NAME, created_by=user, status=Campaign.Status.DRAFT)
+            .order_by("pk")
+            .first()
+        )
         if campaign is None:
             campaign = campaign_create(
-                user=user, name=CAMPAIGN_NAME, template=template,
+                user=user,
+                name=CAMPAIGN_NAME,
+                template=template,
                 description="Created by manage.py demo: launch it from the admin.",
             )
         # Through the same service as the API: leads already added are reported, not doubled.
@@ -85,7 +93,11 @@ class Command(BaseCommand):
         campaign.refresh_from_db()
 
         site = settings.SITE_URL
-        mail = getattr(settings, "EMAIL_FILE_PATH", "") if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend") else ""
+        mail = (
+            getattr(settings, "EMAIL_FILE_PATH", "")
+            if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend")
+            else ""
+        )
         lines = [
             "",
             "=" * 64,
