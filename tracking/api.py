@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from campaigns.models import CampaignLink, CampaignRecipient
 from campaigns.selectors import campaign_counters, campaign_get
 from fliptech.api import error_responses
+from fliptech.ids import parse_pk
 
 from . import selectors, services
 from .models import EmailTracking
@@ -86,11 +87,11 @@ CAMPAIGN_ID = OpenApiParameter(
 
 def recipient_get(rid) -> CampaignRecipient:
     """The recipient `rid` of a live (not soft-deleted) campaign; Http404 otherwise."""
-    rid = str(rid)
-    if not rid.isdigit() or len(rid) > 18:
+    pk = parse_pk(rid)
+    if pk is None:
         raise Http404("No recipient matches the given id.")
     try:
-        return CampaignRecipient.objects.select_related("campaign").get(pk=int(rid), campaign__deleted_at__isnull=True)
+        return CampaignRecipient.objects.select_related("campaign").get(pk=pk, campaign__deleted_at__isnull=True)
     except CampaignRecipient.DoesNotExist:
         raise Http404("No recipient matches the given id.") from None
 

@@ -1,18 +1,19 @@
 """A WSGI shortcut for the two hottest URLs: the open pixel and the click redirect.
 
 Every message opened fetches the pixel, so it is served without Django's middleware stack
-and URL resolver: `wrap(application)` answers ``GET|HEAD /t/o/<token>.gif`` with the
-view's own recording function and GIF (no request or response object at all), and
-``GET|HEAD /t/c/<token>/<link>`` with the click view's own `click_target`; every other
-request goes to Django untouched.
+and URL resolver: `wrap(application)` answers ``GET|HEAD /t/o/<token>.gif`` and
+``GET|HEAD /t/c/<token>/<link>`` with the functions the views use (`tracking/hits.py`: the
+same recording, GIF, redirect and headers), without a request or response object at all;
+every other request goes to Django untouched.
 
 What is skipped for these two paths, and why that is fine: sessions, auth, CSRF, messages
 (they set and read no cookies), CORS, clickjacking headers (a GIF and a redirect), and
 Host-header validation (neither answer contains a URL built from the Host header). The
 database connection is managed as Django does around a request
 (`close_if_unusable_or_obsolete` after each hit), without the per-request health-check
-query: a broken connection shows up as an error on the next hit, which the pixel logs
-and survives, and is then replaced.
+query (one more round trip per hit): a connection the server dropped shows up as an error
+on the next hit instead, and `hits.hit_record` then replaces it and runs the hit again, so
+no hit is lost and no click answers 503 for it.
 """
 
 import re
@@ -21,7 +22,7 @@ import time
 from django.db import DatabaseError, connections
 from django.utils.encoding import iri_to_uri
 
-from . import views
+from . import hits
 
 PIXEL_RE = re.compile(r"^/t/o/(?P<token>[^/]*)\.gif$")
 CLICK_RE = re.compile(r"^/t/c/(?P<token>[A-Za-z0-9_-]{1,64})/(?P<link_id>[0-9]{1,18})/?$")
@@ -41,36 +42,36 @@ def _release_connections():
 
 PIXEL_HEADERS = [
     ("Content-Type", "image/gif"),
-    ("Content-Length", str(len(views.PIXEL))),
-    ("Cache-Control", "no-store, private"),
+    ("Content-Length", str(len(hits.PIXEL))),
+    *hits.PIXEL_HEADERS.items(),
 ]
 
 
 def _pixel(environ, start_response, token):
-    """The open pixel without a Django request or response: the same `views.record_open`
+    """The open pixel without a Django request or response: the same `hits.record_open`
     and the same GIF and headers as `views.open_pixel`."""
     try:
-        views.record_open(token, views.hit_of(environ))
+        hits.record_open(token, hits.hit_of(environ))
     finally:
         _release_connections()
     start_response("200 OK", list(PIXEL_HEADERS))
-    return [] if environ["REQUEST_METHOD"] == "HEAD" else [views.PIXEL]
+    return [] if environ["REQUEST_METHOD"] == "HEAD" else [hits.PIXEL]
 
 
 def _click(environ, start_response, token, link_id):
-    """The click redirect without a Django request or response: `views.click_target`, and
+    """The click redirect without a Django request or response: `hits.click_target`, and
     the same answers as `views.click`."""
     try:
-        url = views.click_target(token, link_id, views.hit_of(environ))
+        url = hits.click_target(token, link_id, hits.hit_of(environ))
     except DatabaseError:
-        url, status, body = None, "503 Service Unavailable", views.UNAVAILABLE.encode()
+        url, status, body = None, "503 Service Unavailable", hits.UNAVAILABLE.encode()
     else:
         status, body = ("404 Not Found", b"Not Found") if url is None else ("302 Found", b"")
     finally:
         _release_connections()
     headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
     if url is not None:
-        headers += [("Location", iri_to_uri(url)), *views.CLICK_HEADERS.items()]
+        headers += [("Location", iri_to_uri(url)), *hits.CLICK_HEADERS.items()]
     start_response(status, headers)
     return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 

@@ -19,15 +19,13 @@ but no counters, timestamps or status change: stats only count what was sent, an
 sender will fail a suppressed pending recipient with "suppressed: <reason>".
 """
 
-import functools
 import logging
 
-import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from campaigns.models import CampaignLink, CampaignRecipient, Suppression
+from campaigns.models import CampaignRecipient, Suppression
 
 from . import machine
 from .models import EmailTracking
@@ -214,120 +212,3 @@ def resubscribe(*, recipient: CampaignRecipient) -> bool:
             )
         )
     return bool(removed or restored)
-
-
-# --- The hot path: pixel and click hits -----------------------------------------------------
-
-_ONLY_WHEN_ASKED = 2**31 - 1
-
-_HIT_SQL = """
-WITH m AS (
-    SELECT r.id, r.campaign_id, r.sent_at, {link_cols},
-           (%(machine)s OR ({is_click} AND r.sent_at IS NOT NULL AND now() >= r.sent_at
-                            AND now() - r.sent_at < %(window)s * interval '1 second')) AS is_machine
-    FROM {recipients} r {link_join}
-    WHERE r.token = %(token)s
-), ins AS (
-    INSERT INTO {events} (campaign_recipient_id, campaign_id, event_type, event_data, user_agent,
-                          ip_address, url, link_id, is_machine, created_at)
-    SELECT id, campaign_id, '{event_type}', '{{}}'::jsonb, %(ua)s, %(ip)s::inet, link_url, link_id,
-           is_machine, now()
-    FROM m
-), upd AS (
-    UPDATE {recipients} c SET
-        open_count = c.open_count + CASE
-            WHEN m.is_machine THEN 0 WHEN NOT {is_click} THEN 1 WHEN c.opened_at IS NULL THEN 1 ELSE 0 END,
-        click_count = c.click_count + CASE WHEN {is_click} AND NOT m.is_machine THEN 1 ELSE 0 END,
-        machine_open_count = c.machine_open_count + CASE WHEN m.is_machine AND NOT {is_click} THEN 1 ELSE 0 END,
-        machine_click_count = c.machine_click_count + CASE WHEN m.is_machine AND {is_click} THEN 1 ELSE 0 END,
-        opened_at = CASE WHEN m.is_machine THEN c.opened_at ELSE COALESCE(c.opened_at, now()) END,
-        clicked_at = CASE WHEN m.is_machine OR NOT {is_click} THEN c.clicked_at ELSE COALESCE(c.clicked_at, now()) END
-    FROM m
-    WHERE c.id = m.id AND m.sent_at IS NOT NULL
-)
-SELECT link_url FROM m
-"""
-
-
-@functools.cache
-def _hit_sql(is_click: bool) -> str:
-    return _HIT_SQL.format(
-        is_click="TRUE" if is_click else "FALSE",
-        event_type=EventType.CLICK if is_click else EventType.OPEN,
-        link_cols="l.id AS link_id, l.url AS link_url" if is_click else "NULL::bigint AS link_id, ''::text AS link_url",
-        link_join=(
-            f"JOIN {CampaignLink._meta.db_table} l ON l.campaign_id = r.campaign_id AND l.id = %(link_id)s"
-            if is_click
-            else ""
-        ),
-        recipients=CampaignRecipient._meta.db_table,
-        events=EmailTracking._meta.db_table,
-    )
-
-
-def hit_record(
-    *,
-    token: str,
-    event_type: str,
-    link_id: int | None = None,
-    user_agent: str = "",
-    ip_address: str | None = None,
-    method: str = "GET",
-) -> tuple[bool, str]:
-    """Record a pixel open or a link click by token: (found, link url).
-
-    `found` is False for an unknown token, or for a click whose link is not one of the
-    recipient's campaign's links (nothing is recorded then).
-
-    On PostgreSQL this is ONE statement (lookup, event INSERT and counter UPDATE in
-    data-modifying CTEs, atomic on its own) — the pixel is the hottest path there is.
-    Same rules as `event_record`: `opened_at`/`clicked_at` are set once with
-    ``COALESCE(opened_at, now())``, which under concurrent updates is evaluated on the
-    latest row version (PostgreSQL re-checks a locked row), so it is the same
-    compare-and-set; totals are ``+ 1`` in SQL; a machine hit only moves the machine
-    counters; a human click with no open seen also counts as an open; a recipient never
-    sent gets the event row only. Elsewhere it looks up and calls `event_record`.
-    """
-    is_click = event_type == EventType.CLICK
-    ua_machine = machine.is_machine(event_type=event_type, user_agent=user_agent, ip_address=ip_address, method=method)
-    if connection.vendor == "postgresql":
-        params = {
-            "token": token,
-            "link_id": link_id,
-            "machine": ua_machine,
-            "window": machine.scanner_window_seconds(),
-            "ua": (user_agent or "")[:2000],
-            "ip": ip_address or None,
-        }
-        # A server-side prepared statement: planning this statement costs more than running
-        # it, so each connection plans it once. Django's cursors bind on the client and never
-        # prepare, and Django turns psycopg's automatic preparing off (prepare_threshold=None,
-        # for transaction poolers); a threshold no query reaches keeps it off for everything
-        # but this explicit prepare=True. Errors still go through Django's wrapper, so a
-        # broken connection is flagged and replaced as usual.
-        connection.ensure_connection()
-        raw = connection.connection
-        if raw.prepare_threshold is None:
-            raw.prepare_threshold = _ONLY_WHEN_ASKED
-        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-            cursor.execute(_hit_sql(is_click), params, prepare=True)
-            row = cursor.fetchone()
-        return (row is not None, row[0] if row else "")
-    recipient = CampaignRecipient.objects.filter(token=token).first()
-    if recipient is None:
-        return False, ""
-    link = None
-    if is_click:
-        link = CampaignLink.objects.filter(pk=link_id, campaign_id=recipient.campaign_id).first()
-        if link is None:
-            return False, ""
-    event_record(
-        recipient=recipient,
-        event_type=event_type,
-        user_agent=user_agent,
-        ip_address=ip_address,
-        link=link,
-        method=method,
-        is_machine=True if ua_machine else None,
-    )
-    return True, link.url if link else ""

@@ -1,21 +1,9 @@
 """Public, unauthenticated paths: pixel, click, unsubscribe, provider webhooks."""
 
 from anymail import urls as anymail_urls
-from django.urls import URLPattern, include, re_path
+from django.urls import include, re_path
 
-from . import views
-
-
-def _guarded(patterns):
-    """Anymail's webhook URLs, each refusing to work outside DEBUG without a secret, and
-    answering 4xx, not 500, for a provider not configured or a body it cannot read."""
-    return [
-        URLPattern(
-            p.pattern, views.require_webhook_secret(views.checked_webhook_view(p.callback)), p.default_args, p.name
-        )
-        for p in patterns
-    ]
-
+from . import views, webhooks
 
 urlpatterns = [
     re_path(r"^t/o/(?P<token>[A-Za-z0-9_-]{1,64})\.gif$", views.open_pixel, name="tracking-open"),
@@ -27,5 +15,5 @@ urlpatterns = [
         name="tracking-click",
     ),
     re_path(r"^u/(?P<token>[A-Za-z0-9_-]{1,64})/?$", views.unsubscribe, name="tracking-unsubscribe"),
-    re_path(r"^anymail/", include((_guarded(anymail_urls.urlpatterns), anymail_urls.app_name))),
+    re_path(r"^anymail/", include((webhooks.guarded(anymail_urls.urlpatterns), anymail_urls.app_name))),
 ]

@@ -17,8 +17,8 @@ from campaigns.models import CampaignRecipient
 from fliptech.wsgi import application
 from tests.factories import CampaignLinkFactory, CampaignRecipientFactory
 from tests.tracking.conftest import HUMAN_UA
+from tracking.hits import PIXEL
 from tracking.models import EmailTracking
-from tracking.views import PIXEL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

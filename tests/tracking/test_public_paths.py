@@ -7,8 +7,8 @@ from django.test import Client
 from campaigns.models import CampaignRecipient, Suppression
 from tests.factories import CampaignLinkFactory, CampaignRecipientFactory
 from tests.tracking.conftest import HUMAN_UA
+from tracking.hits import PIXEL
 from tracking.models import EmailTracking
-from tracking.views import PIXEL
 
 pytestmark = pytest.mark.django_db
 Status = CampaignRecipient.Status
