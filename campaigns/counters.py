@@ -12,6 +12,12 @@ into shard 0 (one writer at a time there).
 
 A delete only adjusts an existing counter row (the campaign's lowest shard), never creates
 one: when Django deletes a campaign it may delete the counter rows before the recipients.
+
+`COUNTERS` below is the one list of counters: the `CampaignCounters` model gets a column per
+entry (campaigns/models.py), the triggers here sum its expressions, `campaigns.selectors`
+reads the columns (and recounts them from the recipient rows with the same expressions), and
+`METRIC_COLUMNS` says which of them the API's CampaignMetrics shows. A new counter is one
+line in `COUNTERS` plus a migration (the model's new column, and `install_triggers` again).
 """
 
 RECIPIENT_TABLE = "campaigns_campaignrecipient"
@@ -43,12 +49,25 @@ COUNTERS = {
     "total_clicks": "r.click_count",
 }
 
+# CampaignMetrics' counters (the API's names) → the counter column each one shows.
+METRIC_COLUMNS = {
+    **{column: column for column in COUNTERS if column.startswith(("emails_", "machine_"))},
+    "emails_failed": "status_failed",
+}
+
+
+def row_expression(column: str, alias: str) -> str:
+    """The SQL of counter `column` over one recipient row named `alias` (a table alias, the
+    table's name, or a trigger's NEW/OLD)."""
+    return COUNTERS[column].replace("r.", alias + ".")
+
+
 _COLUMNS = ", ".join(COUNTERS)
 _ADD_EXCLUDED = ", ".join(f"{c} = {COUNTER_TABLE}.{c} + EXCLUDED.{c}" for c in COUNTERS)
 
 
 def _expr(alias, sign=""):
-    return ", ".join(f"{sign}({e.replace('r.', alias + '.')}) AS {c}" for c, e in COUNTERS.items())
+    return ", ".join(f"{sign}({row_expression(c, alias)}) AS {c}" for c in COUNTERS)
 
 
 def _sums():
@@ -115,12 +134,12 @@ def postgresql_reverse_sql():
 
 def _sqlite_values(new=None, old=None):
     parts = []
-    for expr in COUNTERS.values():
+    for column in COUNTERS:
         terms = []
         if new:
-            terms.append(f"({expr.replace('r.', new + '.')})")
+            terms.append(f"({row_expression(column, new)})")
         if old:
-            terms.append(f"-({expr.replace('r.', old + '.')})")
+            terms.append(f"-({row_expression(column, old)})")
         parts.append(" ".join(terms) if len(terms) == 1 else f"{terms[0]} {terms[1]}")
     return parts
 
@@ -134,7 +153,7 @@ def sqlite_sql():
 
     update_values = _sqlite_values("NEW", "OLD")
     changed = " OR ".join(f"({v}) <> 0" for v in update_values)
-    delete_set = ", ".join(f"{col} = {col} - ({expr.replace('r.', 'OLD.')})" for col, expr in COUNTERS.items())
+    delete_set = ", ".join(f"{col} = {col} - ({row_expression(col, 'OLD')})" for col in COUNTERS)
     return [
         f"CREATE TRIGGER recipient_counters_ins AFTER INSERT ON {RECIPIENT_TABLE} FOR EACH ROW BEGIN "
         f"{upsert(_sqlite_values('NEW'), 'NEW.campaign_id')} END",

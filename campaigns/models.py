@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 
+from . import counters
+
 
 def new_campaign_id():
     return "camp_" + secrets.token_hex(6)
@@ -252,24 +254,8 @@ class CampaignCounters(models.Model):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="counters", db_index=False)
     shard = models.PositiveSmallIntegerField(default=0)
-    recipients = models.BigIntegerField(default=0)
-    status_pending = models.BigIntegerField(default=0)
-    status_queued = models.BigIntegerField(default=0)
-    status_sent = models.BigIntegerField(default=0)
-    status_failed = models.BigIntegerField(default=0)
-    status_bounced = models.BigIntegerField(default=0)
-    status_unsubscribed = models.BigIntegerField(default=0)
-    emails_sent = models.BigIntegerField(default=0)
-    emails_opened = models.BigIntegerField(default=0)
-    emails_clicked = models.BigIntegerField(default=0)
-    emails_replied = models.BigIntegerField(default=0)
-    emails_bounced = models.BigIntegerField(default=0)
-    emails_unsubscribed = models.BigIntegerField(default=0)
-    emails_complained = models.BigIntegerField(default=0)
-    machine_opens = models.BigIntegerField(default=0)
-    machine_clicks = models.BigIntegerField(default=0)
-    total_opens = models.BigIntegerField(default=0)
-    total_clicks = models.BigIntegerField(default=0)
+    # …and a BigIntegerField per counter of `counters.COUNTERS`, added below the class: the
+    # list of counters is written once, there.
 
     class Meta:
         verbose_name_plural = "campaign counters"
@@ -277,6 +263,10 @@ class CampaignCounters(models.Model):
 
     def __str__(self):
         return f"counters of {self.campaign_id} (shard {self.shard})"
+
+
+for _column in counters.COUNTERS:
+    CampaignCounters.add_to_class(_column, models.BigIntegerField(default=0))
 
 
 class CampaignLink(models.Model):

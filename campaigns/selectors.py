@@ -2,34 +2,30 @@
 
 import re
 
-from django.db.models import Count, Q, Sum
+from django.db.models import BigIntegerField, Sum
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from . import counters
 from .models import Campaign, CampaignCounters, CampaignRecipient
 
 Status = CampaignRecipient.Status
 
-# CampaignMetrics counters, each one aggregate over the recipient rows. A recipient
-# counts as sent once the server accepted its message, whatever happened next. The
-# same sums are kept per campaign in CampaignCounters (see campaigns/counters.py);
-# these aggregates recount them from the rows (tests check the two agree).
-_COUNTERS = {
-    "emails_sent": Count("id", filter=Q(sent_at__isnull=False)),
-    "emails_opened": Count("id", filter=Q(opened_at__isnull=False)),
-    "emails_clicked": Count("id", filter=Q(clicked_at__isnull=False)),
-    "emails_replied": Count("id", filter=Q(replied_at__isnull=False)),
-    "emails_bounced": Count("id", filter=Q(bounced_at__isnull=False)),
-    "emails_failed": Count("id", filter=Q(status=Status.FAILED)),
-    "emails_unsubscribed": Count("id", filter=Q(unsubscribed_at__isnull=False)),
-    "emails_complained": Count("id", filter=Q(complained_at__isnull=False)),
-    "machine_opens": Coalesce(Sum("machine_open_count"), 0),
-    "machine_clicks": Coalesce(Sum("machine_click_count"), 0),
+# CampaignMetrics' counters are columns of CampaignCounters, which database triggers keep
+# equal to sums over the recipient rows (campaigns/counters.py lists them, once). A recipient
+# counts as sent once the server accepted its message, whatever happened next.
+COUNTER_FIELDS = list(counters.COUNTERS)
+EMPTY_COUNTERS = dict.fromkeys(counters.METRIC_COLUMNS, 0)
+
+# Each counter recounted from the recipient rows with the triggers' own expression: what
+# `campaign_counters` must equal (the tests check that the two agree).
+RECOUNT = {
+    column: Coalesce(
+        Sum(RawSQL(counters.row_expression(column, CampaignRecipient._meta.db_table), (), BigIntegerField())), 0
+    )
+    for column in counters.COUNTERS
 }
-
-EMPTY_COUNTERS = {name: 0 for name in _COUNTERS}
-
-COUNTER_FIELDS = [f.name for f in CampaignCounters._meta.concrete_fields if f.name not in ("id", "campaign", "shard")]
 
 
 def rate(numerator: int, denominator: int) -> float:
@@ -37,10 +33,10 @@ def rate(numerator: int, denominator: int) -> float:
     return round(100.0 * numerator / denominator, 2) if denominator else 0.0
 
 
-def metrics_from_counters(counters: dict) -> dict:
+def metrics_from_counters(values: dict) -> dict:
     """CampaignMetrics from raw counters: rates on the delivered denominator
     (delivered = sent − bounced), click-to-open on opens, bounces on sent."""
-    m = {**EMPTY_COUNTERS, **counters}
+    m = {**EMPTY_COUNTERS, **values}
     delivered = max(m["emails_sent"] - m["emails_bounced"], 0)
     return {
         **m,
@@ -69,11 +65,9 @@ def campaign_counters(*, campaign_ids) -> dict:
     return {pk: found.get(pk, dict.fromkeys(COUNTER_FIELDS, 0)) for pk in campaign_ids}
 
 
-def metrics_from_counter_row(counters: dict) -> dict:
+def metrics_from_counter_row(row: dict) -> dict:
     """CampaignMetrics from one campaign's `campaign_counters` dict."""
-    return metrics_from_counters(
-        {**{k: counters[k] for k in EMPTY_COUNTERS if k in counters}, "emails_failed": counters["status_failed"]}
-    )
+    return metrics_from_counters({metric: row[column] for metric, column in counters.METRIC_COLUMNS.items()})
 
 
 def campaign_metrics(*, campaign_ids) -> dict:
