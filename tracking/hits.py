@@ -118,16 +118,9 @@ def hit_record(
     connection is replaced and the hit run once more (module docstring).
     """
     record = _hit_statement if connection.vendor == "postgresql" else _hit_orm
-    args = {
-        "token": token,
-        "is_click": event_type == EventType.CLICK,
-        "link_id": link_id,
-        "user_agent": user_agent or "",
-        "ip_address": ip_address or None,
-        "ua_machine": machine.is_machine(
-            event_type=event_type, user_agent=user_agent, ip_address=ip_address, method=method
-        ),
-    }
+    args = hit_arguments(
+        token=token, event_type=event_type, link_id=link_id, user_agent=user_agent, ip_address=ip_address, method=method
+    )
     try:
         return record(**args)
     except (OperationalError, InterfaceError):
@@ -136,6 +129,20 @@ def hit_record(
         log.warning("tracking hit: database connection lost; retrying once on a new connection", exc_info=True)
         connection.close()
         return record(**args)
+
+
+def hit_arguments(*, token, event_type, link_id=None, user_agent="", ip_address=None, method="GET") -> dict:
+    """What `_hit_statement` and `_hit_orm` take: the hit, and `machine.verdict` — what the
+    machine rules that need no database say (method, user agent, address): True, False, or
+    None when only the scanner window, judged with the recipient's `sent_at`, can tell."""
+    return {
+        "token": token,
+        "is_click": event_type == EventType.CLICK,
+        "link_id": link_id,
+        "user_agent": user_agent or "",
+        "ip_address": ip_address or None,
+        "verdict": machine.verdict(event_type=event_type, user_agent=user_agent, ip_address=ip_address, method=method),
+    }
 
 
 def _connection_lost() -> bool:
@@ -149,8 +156,8 @@ _ONLY_WHEN_ASKED = 2**31 - 1
 _HIT_SQL = """
 WITH m AS (
     SELECT r.id, r.campaign_id, r.sent_at, {link_cols},
-           (%(machine)s OR ({is_click} AND r.sent_at IS NOT NULL AND now() >= r.sent_at
-                            AND now() - r.sent_at < %(window)s * interval '1 second')) AS is_machine
+           COALESCE(%(verdict)s::boolean, {is_click} AND r.sent_at IS NOT NULL AND now() >= r.sent_at
+                    AND now() - r.sent_at < %(window)s * interval '1 second') AS is_machine
     FROM {recipients} r {link_join}
     WHERE r.token = %(token)s
 ), ins AS (
@@ -191,7 +198,7 @@ def _hit_sql(is_click: bool) -> str:
     )
 
 
-def _hit_statement(*, token, is_click, link_id, user_agent, ip_address, ua_machine) -> tuple[bool, str]:
+def _hit_statement(*, token, is_click, link_id, user_agent, ip_address, verdict) -> tuple[bool, str]:
     """PostgreSQL: the hit as ONE statement — lookup, event INSERT and counter UPDATE in
     data-modifying CTEs, atomic on its own.
 
@@ -200,13 +207,13 @@ def _hit_statement(*, token, is_click, link_id, user_agent, ip_address, ua_machi
     latest row version (PostgreSQL re-checks a locked row), so it is the same
     compare-and-set; totals are ``+ 1`` in SQL; a machine hit only moves the machine
     counters; a human click with no open seen also counts as an open; a recipient never
-    sent gets the event row only; a click within the scanner window after sending is a
-    machine's (`machine.is_machine` rule 5, judged here by the database clock).
+    sent gets the event row only; a click `machine.verdict` cannot tell is a machine's
+    within the scanner window after sending (rule 5, judged here by the database clock).
     """
     params = {
         "token": token,
         "link_id": link_id,
-        "machine": ua_machine,
+        "verdict": verdict,
         "window": machine.scanner_window_seconds(),
         "ua": user_agent[:2000],
         "ip": ip_address,
@@ -227,7 +234,7 @@ def _hit_statement(*, token, is_click, link_id, user_agent, ip_address, ua_machi
     return (row is not None, row[0] if row else "")
 
 
-def _hit_orm(*, token, is_click, link_id, user_agent, ip_address, ua_machine) -> tuple[bool, str]:
+def _hit_orm(*, token, is_click, link_id, user_agent, ip_address, verdict) -> tuple[bool, str]:
     """Any database: look the recipient (and link) up and call `event_record`, which
     judges the scanner window by the application's clock."""
     recipient = CampaignRecipient.objects.filter(token=token).first()
@@ -244,6 +251,6 @@ def _hit_orm(*, token, is_click, link_id, user_agent, ip_address, ua_machine) ->
         user_agent=user_agent,
         ip_address=ip_address,
         link=link,
-        is_machine=True if ua_machine else None,
+        is_machine=verdict,
     )
     return True, link.url if link else ""

@@ -91,6 +91,26 @@ def _ip_in(ip: str | None, networks) -> bool:
     return any(addr in net for net in networks)
 
 
+def verdict(
+    *, event_type: str, user_agent: str = "", ip_address: str | None = None, method: str = "GET"
+) -> bool | None:
+    """Rules 1–4, which need only the request: True (a machine), False (a person), or None
+    for a click they cannot tell — a person unless rule 5, the scanner window, which needs
+    the message's `sent_at`, says it is a machine. Every event type but opens and clicks is
+    a person's (False)."""
+    if event_type not in ("open", "click"):
+        return False
+    if method.upper() == "HEAD":
+        return True
+    ua = (user_agent or "").strip()
+    by_agent = _ua_verdict(ua)
+    if by_agent is not None:
+        return by_agent
+    if event_type == "open":
+        return ua == "Mozilla/5.0" or _ip_in(ip_address, APPLE_PROXY_NETWORKS)
+    return None
+
+
 def is_machine(
     *,
     event_type: str,
@@ -104,18 +124,11 @@ def is_machine(
 
     Only opens and clicks are judged; every other event type is never a machine.
     """
-    if event_type not in ("open", "click"):
-        return False
-    if method.upper() == "HEAD":
-        return True
-    ua = (user_agent or "").strip()
-    verdict = _ua_verdict(ua)
-    if verdict is not None:
-        return verdict
-    if event_type == "open" and (ua == "Mozilla/5.0" or _ip_in(ip_address, APPLE_PROXY_NETWORKS)):
-        return True
+    known = verdict(event_type=event_type, user_agent=user_agent, ip_address=ip_address, method=method)
+    if known is not None:
+        return known
     window = scanner_window_seconds()
-    if window and event_type == "click" and sent_at is not None and at is not None:
+    if window and sent_at is not None and at is not None:
         if 0 <= (at - sent_at).total_seconds() < window:
             return True
     return False
