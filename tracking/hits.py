@@ -17,8 +17,10 @@ shows up as an error on the next hit. `hit_record` then closes it and runs the h
 a new connection. A hit is one atomic statement (or one transaction), so the failed attempt
 wrote nothing — unless the server committed it and the connection died before the answer
 came back, the one case in which a hit would be counted twice; losing a person's open or
-answering their click with an error is the worse failure. Inside a caller's transaction
-nothing is retried (the transaction is lost anyway).
+answering their click with an error is the worse failure. Only a lost connection is retried
+(not, say, SQLite's "database is locked"), and never inside a caller's transaction (the
+transaction is lost anyway). A database that stays unreachable fails the retry too: the
+pixel still answers its GIF, the click 503.
 """
 
 import functools
@@ -27,7 +29,7 @@ import logging
 import time
 
 import psycopg
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connections
 
 from campaigns.models import CampaignLink, CampaignRecipient
 from fliptech.ids import parse_pk
@@ -118,17 +120,20 @@ def hit_record(
     (`_hit_statement`), elsewhere a lookup and `event_record` (`_hit_orm`). A dropped
     connection is replaced and the hit run once more (module docstring).
     """
-    record = _hit_statement if connection.vendor == "postgresql" else _hit_orm
+    # The connection of this thread, looked up once: every `django.db.connection.x` is a
+    # lookup in a context-local store, and the hit path is counted in microseconds.
+    conn = connections[DEFAULT_DB_ALIAS]
+    record = _hit_statement if conn.vendor == "postgresql" else _hit_orm
     args = hit_arguments(
         token=token, event_type=event_type, link_id=link_id, user_agent=user_agent, ip_address=ip_address, method=method
     )
     try:
         return record(**args)
     except (OperationalError, InterfaceError):
-        if connection.in_atomic_block or not _connection_lost():
+        if conn.in_atomic_block or not _connection_lost(conn):
             raise
         log.warning("tracking hit: database connection lost; retrying once on a new connection", exc_info=True)
-        connection.close()
+        conn.close()
         return record(**args)
 
 
@@ -146,10 +151,10 @@ def hit_arguments(*, token, event_type, link_id=None, user_agent="", ip_address=
     }
 
 
-def _connection_lost() -> bool:
+def _connection_lost(conn) -> bool:
     """After an error: is the connection gone (or never made)? Other errors — SQLite's
     "database is locked" after its 30 s wait, say — are not retried."""
-    return connection.connection is None or not connection.is_usable()
+    return conn.connection is None or not conn.is_usable()
 
 
 _ONLY_WHEN_ASKED = 2**31 - 1
@@ -225,16 +230,17 @@ def _hit_statement(*, token, is_click, link_id, user_agent, ip_address, verdict)
     # for transaction poolers); a threshold no query reaches keeps it off for everything
     # but this explicit prepare=True. Errors still go through Django's wrapper, so a
     # broken connection is flagged (and `hit_record` replaces it).
-    connection.ensure_connection()
-    raw = connection.connection
+    conn = connections[DEFAULT_DB_ALIAS]
+    conn.ensure_connection()
+    raw = conn.connection
     if raw.prepare_threshold is None:
         raw.prepare_threshold = _ONLY_WHEN_ASKED
     started = time.monotonic()
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+    with conn.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         cursor.execute(_hit_sql(is_click), params, prepare=True)
         row = cursor.fetchone()
-    if connection.queries_logged:  # DEBUG, or a test counting queries: show it as Django's cursors do
-        connection.queries_log.append({"sql": _hit_sql(is_click), "time": f"{time.monotonic() - started:.3f}"})
+    if conn.queries_logged:  # DEBUG, or a test counting queries: show it as Django's cursors do
+        conn.queries_log.append({"sql": _hit_sql(is_click), "time": f"{time.monotonic() - started:.3f}"})
     return (row is not None, row[0] if row else "")
 
 
