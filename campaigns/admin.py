@@ -25,32 +25,22 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
-from rest_framework.exceptions import APIException, ValidationError
 
-from . import rendering, services
+from fliptech.errors import DomainError, describe
+
+from . import rendering, services, states
+from .exceptions import Invalid
 from .models import Campaign, CampaignLink, CampaignRecipient, EmailTemplate, Lead, Suppression
 from .selectors import campaign_metrics
 
 logger = logging.getLogger(__name__)
 
-Status = Campaign.Status
 RecipientStatus = CampaignRecipient.Status
 
 
-def error_text(exc: Exception) -> str:
-    """A service error as one sentence: `detail` of an APIException (flattening DRF's
-    field-error dicts and lists), else the exception's text."""
-    detail = getattr(exc, "detail", None)
-    if detail is None:
-        return str(exc) or exc.__class__.__name__
-    if isinstance(detail, dict):
-        return "; ".join(
-            f"{field}: {' '.join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))}"
-            for field, msgs in detail.items()
-        )
-    if isinstance(detail, list):
-        return " ".join(str(m) for m in detail)
-    return str(detail)
+# A refusal from a service, shown as an admin message.
+REFUSALS = (DomainError, Http404)
+error_text = describe
 
 
 MAX_PK = 2**63 - 1
@@ -158,12 +148,12 @@ class CampaignForm(forms.ModelForm):
         if self.instance.pk:
             status = Campaign.all_objects.filter(pk=self.instance.pk).values_list("status", flat=True).first()
             changed = set(self.changed_data)
-            if status not in Campaign.EDITABLE and changed:
+            if not states.may_edit(status) and changed:
                 raise forms.ValidationError(f"A {status} campaign cannot be edited.")
-            if status not in Campaign.CONTENT_EDITABLE and changed & services.CONTENT_FIELDS:
+            if not states.may_edit_content(status) and changed & states.CONTENT_FIELDS:
                 raise forms.ValidationError(
                     f"A {status} campaign's content cannot change: "
-                    + ", ".join(sorted(changed & services.CONTENT_FIELDS))
+                    + ", ".join(sorted(changed & states.CONTENT_FIELDS))
                     + "."
                 )
         return cleaned
@@ -256,21 +246,15 @@ class CampaignAdmin(admin.ModelAdmin):
         fields = list(self.readonly_fields)
         if obj is None:
             return fields
-        if obj.status not in Campaign.EDITABLE:
-            editable = services.UPDATABLE_FIELDS
-        elif obj.status not in Campaign.CONTENT_EDITABLE:
-            editable = services.CONTENT_FIELDS
-        else:
-            editable = set()
-        return fields + sorted(editable)
+        return fields + sorted(states.UPDATABLE_FIELDS - states.editable_fields(obj.status))
 
     def save_model(self, request, obj, form, change):
         """New campaigns through `campaign_create`; edits write only the changed fields
         through `campaign_update` (the status guard), never a full-row save that could
         overwrite what the sender changed meanwhile."""
-        data = {f: form.cleaned_data[f] for f in form.changed_data if f in services.UPDATABLE_FIELDS}
+        data = {f: form.cleaned_data[f] for f in form.changed_data if f in states.UPDATABLE_FIELDS}
         if not change:
-            data = {f: form.cleaned_data[f] for f in services.UPDATABLE_FIELDS if f in form.cleaned_data}
+            data = {f: form.cleaned_data[f] for f in states.UPDATABLE_FIELDS if f in form.cleaned_data}
             created = services.campaign_create(user=request.user, **data)
             obj.pk = created.pk
             obj.refresh_from_db()
@@ -279,11 +263,11 @@ class CampaignAdmin(admin.ModelAdmin):
             return
         try:
             services.campaign_update(campaign=obj, **data)
-        except (APIException, Http404) as exc:
+        except REFUSALS as exc:
             self.message_user(request, f"Not saved: {error_text(exc)}", messages.ERROR)
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.status == Status.RUNNING:
+        if obj is not None and not states.may_delete(obj.status):
             return False
         return super().has_delete_permission(request, obj)
 
@@ -298,7 +282,7 @@ class CampaignAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         try:
             services.campaign_delete(campaign=obj)
-        except (APIException, Http404) as exc:
+        except REFUSALS as exc:
             self.message_user(request, f"{obj.name}: {error_text(exc)}", messages.ERROR)
 
     def delete_queryset(self, request, queryset):
@@ -314,7 +298,7 @@ class CampaignAdmin(admin.ModelAdmin):
             try:
                 call(campaign)
                 done += 1
-            except (APIException, Http404) as exc:
+            except REFUSALS as exc:
                 self.message_user(request, f"Could not {verb} “{campaign.name}”: {error_text(exc)}", messages.ERROR)
         return done
 
@@ -343,7 +327,7 @@ class CampaignAdmin(admin.ModelAdmin):
         from .audience import MAX_ITEMS, recipients_add
 
         for campaign in queryset.order_by("pk"):
-            fields = {f: getattr(campaign, f) for f in services.UPDATABLE_FIELDS if f != "scheduled_at"}
+            fields = {f: getattr(campaign, f) for f in states.UPDATABLE_FIELDS if f != "scheduled_at"}
             fields["name"] = f"{campaign.name} (copy)"[:255]
             copy = services.campaign_create(user=request.user, **fields)
             ids = list(campaign.recipients.exclude(lead=None).order_by("lead_id").values_list("lead_id", flat=True))
@@ -431,12 +415,12 @@ class CampaignAdmin(admin.ModelAdmin):
             try:
                 forms.EmailField().clean(email)
             except forms.ValidationError:
-                raise ValidationError({"test_email": [f"Enter a valid email address (got “{email}”)."]}) from None
+                raise Invalid({"test_email": [f"Enter a valid email address (got “{email}”)."]}) from None
             lead = None
             if lead_field:
                 lead = by_pk(Lead.objects, lead_field)
                 if lead is None:
-                    raise ValidationError({"lead": [f"No lead has the id “{lead_field}”."]})
+                    raise Invalid({"lead": [f"No lead has the id “{lead_field}”."]})
             services.campaign_send_test(campaign=campaign, test_email=email, lead=lead)
 
         return self._control(
@@ -492,14 +476,7 @@ class CampaignAdmin(admin.ModelAdmin):
             "ft_total": sum(by_status.values()),
             "ft_chart": hourly_chart_svg(series),
             "ft_top_links": (analytics or {}).get("top_links", [])[:5],
-            "ft_can_launch": can_change and campaign.status in (Status.DRAFT, Status.SCHEDULED),
-            "ft_can_schedule": can_change
-            and campaign.status == Status.DRAFT
-            and campaign.scheduled_at is not None
-            and campaign.scheduled_at > timezone.now(),
-            "ft_can_pause": can_change and campaign.status in (Status.RUNNING, Status.SCHEDULED),
-            "ft_can_resume": can_change and campaign.status == Status.PAUSED,
-            "ft_can_test": can_change,
+            **{f"ft_can_{name}": allowed for name, allowed in states.buttons(campaign, can_change=can_change).items()},
             "ft_test_email": request.user.email,
         }
 
@@ -620,7 +597,7 @@ class LeadAdmin(admin.ModelAdmin):
         rules: duplicates, suppressed and unusable addresses are reported, not added."""
         from .audience import MAX_ITEMS, recipients_add
 
-        choices = Campaign.objects.filter(status__in=Campaign.RECIPIENTS_EDITABLE).order_by("-created_at", "-pk")[:200]
+        choices = Campaign.objects.filter(status__in=states.RECIPIENTS_ADDABLE).order_by("-created_at", "-pk")[:200]
         if "apply" in request.POST:
             campaign = by_pk(Campaign.objects, request.POST.get("campaign", ""))
             if campaign is None:
@@ -635,7 +612,7 @@ class LeadAdmin(admin.ModelAdmin):
                     result = recipients_add(campaign=campaign, lead_ids=ids[start : start + MAX_ITEMS])
                     for key in totals:
                         totals[key] += result.get(key, 0)
-            except (APIException, Http404) as exc:
+            except REFUSALS as exc:
                 self.message_user(request, f"Could not add to “{campaign.name}”: {error_text(exc)}", messages.ERROR)
                 return None
             skipped = ", ".join(f"{n} {key}" for key, n in totals.items() if key != "successful" and n)
@@ -719,7 +696,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         rendered, error = None, ""
         try:
             rendered = rendering.render_preview(template=template, lead=lead)
-        except APIException as exc:
+        except DomainError as exc:
             error = error_text(exc)
         context = {
             **self.admin_site.each_context(request),

@@ -14,6 +14,8 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from . import errors
+
 
 class BadRequest(exceptions.APIException):
     """A 400 that is about the request as a whole rather than one field:
@@ -33,11 +35,34 @@ class RequestTooLarge(exceptions.APIException):
     default_code = "request_too_large"
 
 
+class Conflict(exceptions.APIException):
+    """A 409: the object's state forbids the move (`fliptech.errors.Conflict`)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The object's state does not allow this."
+    default_code = "conflict"
+
+
+def as_api_exception(exc: errors.DomainError) -> exceptions.APIException:
+    """A service's refusal as the DRF exception that answers it."""
+    if isinstance(exc, errors.Invalid):
+        return ValidationError(exc.fields, code=exc.code)
+    if isinstance(exc, errors.NotFound):
+        return exceptions.NotFound(exc.message, code=exc.code)
+    if isinstance(exc, errors.Conflict):
+        return Conflict(exc.message, code=exc.code)
+    return BadRequest(exc.message, code=exc.code)
+
+
 def exception_handler(exc, context):
     """Validation errors keep DRF's `{"field": [...]}`; every other error is
-    `{"detail": "human sentence", "code": "machine_code"}`."""
+    `{"detail": "human sentence", "code": "machine_code"}`. A service's refusal
+    (`fliptech.errors.DomainError`) is answered like its DRF counterpart: Conflict 409,
+    NotFound 404, BadRequest 400 `{"detail", "code"}`, Invalid 400 field errors."""
+    if isinstance(exc, errors.DomainError):
+        exc = as_api_exception(exc)
     # Django's own 404/403 carry no code: give them DRF's.
-    if isinstance(exc, Http404):
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
