@@ -27,6 +27,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from fliptech.errors import DomainError, describe
+from fliptech.ids import parse_pk
 
 from . import rendering, services, states
 from .exceptions import Invalid
@@ -43,21 +44,9 @@ REFUSALS = (DomainError, Http404)
 error_text = describe
 
 
-MAX_PK = 2**63 - 1
-
-
-def as_pk(value) -> int | None:
-    """`value` as a primary key (a plain decimal 1..2^63-1), else None: odd ids in URLs
-    are "not found", never a database error."""
-    value = str(value)
-    if value.isascii() and value.isdigit() and 0 < int(value) <= MAX_PK:
-        return int(value)
-    return None
-
-
 def by_pk(queryset, value):
     """The row of `queryset` (a manager or queryset) whose primary key `value` names, else None."""
-    pk = as_pk(value)
+    pk = parse_pk(value if isinstance(value, int) else str(value))
     return queryset.filter(pk=pk).first() if pk else None
 
 
@@ -86,7 +75,7 @@ class ByCampaignFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return queryset
-        pk = as_pk(value)
+        pk = parse_pk(value)
         return queryset.filter(campaign_id=pk) if pk else queryset.none()
 
 

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import errors
+from .ids import MAX_PK, parse_pk
 
 
 class BadRequest(exceptions.APIException):
@@ -136,22 +137,42 @@ class HeaderCharField(serializers.CharField):
         self.validators.append(no_line_breaks)
 
 
-class IdRelatedField(serializers.PrimaryKeyRelatedField):
-    """A PrimaryKeyRelatedField that accepts only a database id — an integer (or a string of
-    digits) in 1..2**63-1 — before any query: floats (1e308, inf), booleans and huge numbers
-    are an "incorrect type"/"does not exist" 400, not a database overflow."""
+class IdField(serializers.IntegerField):
+    """An id in a body or query, read by `fliptech.ids.parse_pk`: what is no integer at all
+    keeps DRF's messages, 0 and past 64 bits its range messages, and a valid id written
+    otherwise ("١٢", "1.0", 1.0) is "A valid integer is required."."""
 
-    MAX_ID = 2**63 - 1
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_PK)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
+        pk = parse_pk(data)
+        if pk is not None:
+            return pk
+        number = super().to_internal_value(data)
+        if 0 < number <= MAX_PK:
+            self.fail("invalid")
+        return number
+
+
+class IdRelatedField(serializers.PrimaryKeyRelatedField):
+    """A PrimaryKeyRelatedField that accepts only a database id (`fliptech.ids.parse_pk`:
+    an integer, or a string of ASCII digits, in 1..MAX_PK) before any query: floats (1e308,
+    inf), booleans, "²" and huge numbers are an "incorrect type"/"does not exist" 400, not a
+    database overflow."""
+
+    def to_internal_value(self, data):
+        pk = parse_pk(data)
+        if pk is not None:
+            return super().to_internal_value(pk)
         if isinstance(data, str) and data.isascii() and data.isdigit():
-            # Past 19 digits it is out of range anyway; int() of 4,300+ digits raises ValueError.
-            data = int(data) if len(data) <= 19 else self.MAX_ID + 1
+            # 0 or past 64 bits; past 19 digits it is shown as MAX_PK + 1, not repeated.
+            self.fail("does_not_exist", pk_value=int(data) if len(data) <= 19 else MAX_PK + 1)
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("incorrect_type", data_type=type(data).__name__)
-        if not 1 <= data <= self.MAX_ID:
-            self.fail("does_not_exist", pk_value=data)
-        return super().to_internal_value(data)
+        self.fail("does_not_exist", pk_value=data)
 
 
 # --- Documented error answers ----------------------------------------------------------
