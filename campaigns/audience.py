@@ -44,11 +44,13 @@ from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
+from fliptech.ids import MAX_PK
+
+from . import states
 from .exceptions import InvalidState
 from .models import Campaign, CampaignRecipient, Lead, Suppression
 
 MAX_ITEMS = 10_000
-MAX_PK = 2**63 - 1
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 MAX_TAGS = 100
 MAX_TAG_LENGTH = 100
@@ -367,8 +369,8 @@ def _lock_for_recipients(campaign) -> Campaign:
     """The campaign row, locked until the end of the transaction, if its status lets
     recipients be added; else InvalidState."""
     locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
-    if locked.status not in Campaign.RECIPIENTS_EDITABLE:
-        raise InvalidState(f"Recipients cannot be added to a campaign that is {locked.status}.", code="invalid_state")
+    if not states.may_add_recipients(locked.status):
+        raise InvalidState(f"Recipients cannot be added to a campaign that is {locked.status}.")
     return locked
 
 
@@ -539,8 +541,8 @@ def recipient_remove(*, campaign, recipient) -> Campaign:
     running (else InvalidState, nothing changed); `total_recipients` goes down by one."""
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
-        if locked.status == Campaign.Status.RUNNING:
-            raise InvalidState("Recipients cannot be removed while the campaign is running.", code="invalid_state")
+        if not states.may_remove_recipients(locked.status):
+            raise InvalidState("Recipients cannot be removed while the campaign is running.")
         deleted, _ = CampaignRecipient.objects.filter(
             pk=recipient.pk, campaign_id=locked.pk, status=CampaignRecipient.Status.PENDING
         ).delete()
@@ -548,9 +550,7 @@ def recipient_remove(*, campaign, recipient) -> Campaign:
             recipient.status = (
                 CampaignRecipient.objects.filter(pk=recipient.pk).values_list("status", flat=True).first() or "deleted"
             )
-            raise InvalidState(
-                f"Only pending recipients can be removed; this one is {recipient.status}.", code="invalid_state"
-            )
+            raise InvalidState(f"Only pending recipients can be removed; this one is {recipient.status}.")
         Campaign.objects.filter(pk=locked.pk).update(
             total_recipients=F("total_recipients") - 1, updated_at=timezone.now()
         )

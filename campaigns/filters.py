@@ -9,17 +9,35 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from fliptech.ids import MAX_PK, parse_pk
+
 from .models import Campaign, CampaignRecipient, EmailTemplate, Lead
 
 
-class IdFilter(django_filters.Filter):
-    """An exact database id: a positive 64-bit integer (`1.5`, `abc`, `0`, 2**63 → 400)."""
+class IdField(forms.IntegerField):
+    """A database id as `fliptech.ids.parse_pk` reads it; anything else is Django's
+    "Enter a whole number." (or its range message for 0 and past 64 bits)."""
 
-    field_class = forms.IntegerField
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        pk = parse_pk(str(value).strip())
+        if pk is not None:
+            return pk
+        number = super().to_python(value)  # not a number at all: "Enter a whole number."
+        if number is not None and 0 < number <= MAX_PK:  # a valid id written otherwise: "١٢", "1.0"
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return number  # out of range: the min/max validators say so
+
+
+class IdFilter(django_filters.Filter):
+    """An exact database id: a positive 64-bit integer (`1.5`, `abc`, `0`, 2**63, `²` → 400)."""
+
+    field_class = IdField
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", 2**63 - 1)
+        kwargs.setdefault("max_value", MAX_PK)
         super().__init__(*args, **kwargs)
 
 

@@ -111,21 +111,7 @@ class CampaignStatus(models.TextChoices):
 class Campaign(TimestampedModel):
     Status = CampaignStatus
 
-    # The legal moves: action → (statuses it may start from, status it leads to).
-    # `campaigns.services.transition` is the one guard that applies this table.
-    TRANSITIONS = {
-        "launch": ({Status.DRAFT, Status.SCHEDULED}, Status.RUNNING),
-        "schedule": ({Status.DRAFT}, Status.SCHEDULED),
-        "unschedule": ({Status.SCHEDULED}, Status.DRAFT),
-        "pause": ({Status.RUNNING}, Status.PAUSED),
-        "resume": ({Status.PAUSED}, Status.RUNNING),
-        "complete": ({Status.RUNNING}, Status.COMPLETED),
-        "fail": ({Status.RUNNING, Status.SCHEDULED}, Status.FAILED),
-    }
-    EDITABLE = {Status.DRAFT, Status.SCHEDULED, Status.PAUSED}
-    CONTENT_EDITABLE = {Status.DRAFT, Status.SCHEDULED}
-    RECIPIENTS_EDITABLE = {Status.DRAFT, Status.SCHEDULED, Status.PAUSED}
-    FINAL = {Status.COMPLETED, Status.FAILED}
+    # What each status allows, the legal moves and the guard: `campaigns.states`.
 
     campaign_id = models.CharField(max_length=17, unique=True, default=new_campaign_id, editable=False)
     name = models.CharField(max_length=255, db_index=True)

@@ -5,9 +5,11 @@ import re
 from django.db.models import BigIntegerField, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
-from django.http import Http404
+
+from fliptech.ids import parse_pk
 
 from . import counters
+from .exceptions import NotFound
 from .models import Campaign, CampaignCounters, CampaignRecipient
 
 Status = CampaignRecipient.Status
@@ -79,22 +81,22 @@ def campaign_metrics(*, campaign_ids) -> dict:
 def campaign_get(*, key, queryset=None) -> Campaign:
     """The live campaign named by `key`: its numeric id or its public `camp_…` id.
 
-    Raises Http404 for anything else (unknown, soft-deleted, malformed) — never a 500.
+    Raises NotFound (an Http404) for anything else (unknown, soft-deleted, malformed) — never a 500.
     `queryset` (default: live campaigns) lets a caller add select_related.
     """
     key = str(key)
-    # ASCII only: str.isdigit() accepts "²", which int() refuses; a NUL byte in a
-    # camp_ key would reach PostgreSQL and fail there.
-    if re.fullmatch(r"[0-9]{1,18}", key):
-        lookup = {"pk": int(key)}
+    pk = parse_pk(key)
+    # A NUL byte in a camp_ key would reach PostgreSQL and fail there: the pattern refuses it.
+    if pk is not None:
+        lookup = {"pk": pk}
     elif re.fullmatch(r"camp_[0-9a-f]{12}", key):
         lookup = {"campaign_id": key}
     else:
-        raise Http404("No campaign matches the given id.")
+        raise NotFound("No campaign matches the given id.")
     try:
         return (Campaign.objects.all() if queryset is None else queryset).get(**lookup)
     except Campaign.DoesNotExist:
-        raise Http404("No campaign matches the given id.") from None
+        raise NotFound("No campaign matches the given id.") from None
 
 
 def campaign_pending_count(*, campaign: Campaign) -> int:

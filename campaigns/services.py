@@ -1,7 +1,9 @@
-"""Writes on campaigns. Every status change goes through `transition`.
+"""Writes on campaigns. Every status change goes through `states.transition`.
 
-Each function checks what it needs, changes the row with one conditional UPDATE (so two
-concurrent calls cannot both win), and queues Celery work only on commit.
+Each function asks `campaigns.states` what the status allows, changes the row with one
+conditional UPDATE (so two concurrent calls cannot both win), and queues Celery work by
+name only on commit (`campaigns.queue`). Refusals are `campaigns.exceptions` (InvalidState,
+NotFound, BadRequest, Invalid), which the API and the admin turn into answers.
 """
 
 from email.utils import parseaddr
@@ -10,54 +12,16 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
-from django.http import Http404
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
-from fliptech.api import BadRequest
-
-from . import rendering, tasks
-from .exceptions import InvalidState
+from . import queue, rendering, states
+from .exceptions import BadRequest, Invalid, InvalidState
 from .models import Campaign, CampaignRecipient
 
-# Fields that shape the message itself: frozen once the campaign has started sending.
-CONTENT_FIELDS = frozenset(
-    {"template", "subject", "from_email", "from_name", "reply_to", "track_opens", "track_clicks"}
-)
-# Everything `campaign_update` may write (never `status`: that is the actions' business).
-UPDATABLE_FIELDS = CONTENT_FIELDS | {"name", "description", "scheduled_at", "send_rate_per_hour"}
-
-
-def transition(*, campaign: Campaign, action: str, **fields) -> Campaign:
-    """Move `campaign` along `Campaign.TRANSITIONS[action]`, race-safe.
-
-    A conditional ``UPDATE … WHERE status IN (<allowed>)`` decides: of two concurrent
-    calls only one changes the row; the other raises InvalidState, as does any move
-    the table does not allow. `fields` are written in the same UPDATE. On success the
-    instance is refreshed from the database.
-    """
-    allowed, target = Campaign.TRANSITIONS[action]
-    updated = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(
-        status=target, updated_at=timezone.now(), **fields
-    )
-    if updated != 1:
-        _refresh_or_404(campaign)
-        raise InvalidState(f"Cannot {action} a campaign that is {campaign.status}.", code="invalid_state")
-    campaign.refresh_from_db()
-    return campaign
-
-
-def _refresh_or_404(campaign: Campaign) -> None:
-    """Reload `campaign`'s status and deletion mark; a campaign deleted meanwhile is a 404."""
-    campaign.refresh_from_db(fields=["status", "deleted_at"])
-    if campaign.deleted_at is not None:
-        raise Http404("No campaign matches the given id.")
-
-
-def _require_status(campaign: Campaign, allowed, doing: str) -> None:
-    """Early, friendly refusal; the conditional UPDATE that follows is what guarantees it."""
-    if campaign.status not in allowed:
-        raise InvalidState(f"Cannot {doing} a campaign that is {campaign.status}.", code="invalid_state")
+# The rules live in `states`; these names stay here for the callers that know them.
+CONTENT_FIELDS = states.CONTENT_FIELDS
+UPDATABLE_FIELDS = states.UPDATABLE_FIELDS
+transition = states.transition
 
 
 def _sender_defaults() -> dict:
@@ -94,21 +58,13 @@ def campaign_update(*, campaign: Campaign, **fields) -> Campaign:
     unknown = set(fields) - UPDATABLE_FIELDS
     if unknown:
         raise TypeError(f"campaign_update: unknown fields {sorted(unknown)}")
-    allowed = set(Campaign.CONTENT_EDITABLE if CONTENT_FIELDS & set(fields) else Campaign.EDITABLE)
-    doing = "change the content of" if CONTENT_FIELDS & set(fields) else "edit"
-    _require_status(campaign, allowed, doing)
-    if "scheduled_at" in fields and fields["scheduled_at"] is None:
-        if campaign.status == Campaign.Status.SCHEDULED:
-            raise ValidationError({"scheduled_at": ["A scheduled campaign needs a time; pause it to unschedule."]})
-        allowed.discard(Campaign.Status.SCHEDULED)
+    allowed, writable, doing = states.update_rule(fields)
+    states.require(campaign, allowed, doing)
+    if states.clears_schedule(fields) and states.needs_schedule(campaign.status):
+        raise Invalid({"scheduled_at": ["A scheduled campaign needs a time; pause it to unschedule."]})
     if not fields:
         return campaign
-    updated = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(updated_at=timezone.now(), **fields)
-    if updated != 1:
-        _refresh_or_404(campaign)
-        raise InvalidState(f"Cannot {doing} a campaign that is {campaign.status}.", code="invalid_state")
-    campaign.refresh_from_db()
-    return campaign
+    return states.guarded_update(campaign=campaign, allowed=writable, doing=doing, **fields)
 
 
 def campaign_delete(*, campaign: Campaign) -> Campaign:
@@ -116,14 +72,12 @@ def campaign_delete(*, campaign: Campaign) -> Campaign:
     is gone for every API call and list, and its name is free again. Refused while
     running (pause it first)."""
     now = timezone.now()
-    updated = (
-        Campaign.objects.filter(pk=campaign.pk)
-        .exclude(status=Campaign.Status.RUNNING)
-        .update(deleted_at=now, updated_at=now)
+    updated = Campaign.objects.filter(pk=campaign.pk, status__in=states.DELETABLE).update(
+        deleted_at=now, updated_at=now
     )
     if updated != 1:
-        _refresh_or_404(campaign)
-        raise InvalidState("Cannot delete a running campaign; pause it first.", code="invalid_state")
+        states.refresh_or_404(campaign)
+        raise InvalidState("Cannot delete a running campaign; pause it first.")
     campaign.deleted_at = now
     return campaign
 
@@ -155,19 +109,18 @@ def campaign_launch(
     - `test_mode=True` only sends one test message to `test_email` (like
       `campaign_send_test`) and leaves the campaign, its status included, unchanged.
     - `send_rate_per_hour`, when given, is stored in the same UPDATE.
-    - On running, `tasks.send_campaign` is queued once the transaction commits.
+    - On running, `campaigns.tasks.send_campaign` is queued once the transaction commits.
 
     `user` is accepted for auditing by callers; the launch does not depend on it.
     """
     if test_mode:
         if not test_email:
-            raise ValidationError({"test_email": ["Required when test_mode is true."]})
+            raise Invalid({"test_email": ["Required when test_mode is true."]})
         campaign_send_test(campaign=campaign, test_email=test_email)
         return campaign
 
     action = "launch" if send_immediately else "schedule"
-    allowed, _ = Campaign.TRANSITIONS[action]
-    _require_status(campaign, allowed, "launch" if send_immediately else "schedule")
+    states.require(campaign, states.TRANSITIONS[action][0], action)
 
     fields = {}
     if send_rate_per_hour is not None:
@@ -177,9 +130,9 @@ def campaign_launch(
     else:
         when = scheduled_at or campaign.scheduled_at
         if when is None:
-            raise ValidationError({"scheduled_at": ["Required when send_immediately is false."]})
+            raise Invalid({"scheduled_at": ["Required when send_immediately is false."]})
         if when <= timezone.now():
-            raise ValidationError({"scheduled_at": ["Must be in the future."]})
+            raise Invalid({"scheduled_at": ["Must be in the future."]})
         fields["scheduled_at"] = when
 
     _check_sendable(campaign)
@@ -187,28 +140,26 @@ def campaign_launch(
         raise BadRequest("The campaign has no pending recipients; add some first.", code="no_recipients")
 
     with transaction.atomic():
-        transition(campaign=campaign, action=action, **fields)
+        states.transition(campaign=campaign, action=action, **fields)
         if send_immediately:
-            pk = campaign.pk
-            transaction.on_commit(lambda: tasks.send_campaign.delay(pk))
+            queue.send_on_commit(queue.SEND_CAMPAIGN, campaign.pk)
     return campaign
 
 
 def campaign_pause(*, campaign: Campaign) -> Campaign:
     """running → paused (sets `paused_at`): the sender starts no new message after this
     commits. scheduled → draft (unschedule; `scheduled_at` is cleared)."""
-    if campaign.status == Campaign.Status.SCHEDULED:
-        return transition(campaign=campaign, action="unschedule", scheduled_at=None)
-    return transition(campaign=campaign, action="pause", paused_at=timezone.now())
+    if states.pause_action(campaign.status) == "unschedule":
+        return states.transition(campaign=campaign, action="unschedule", scheduled_at=None)
+    return states.transition(campaign=campaign, action="pause", paused_at=timezone.now())
 
 
 def campaign_resume(*, campaign: Campaign) -> Campaign:
-    """paused → running (clears `paused_at`), then `tasks.send_campaign` on commit: only
+    """paused → running (clears `paused_at`), then `campaigns.tasks.send_campaign` on commit: only
     recipients not yet sent are sent."""
     with transaction.atomic():
-        transition(campaign=campaign, action="resume", paused_at=None)
-        pk = campaign.pk
-        transaction.on_commit(lambda: tasks.send_campaign.delay(pk))
+        states.transition(campaign=campaign, action="resume", paused_at=None)
+        queue.send_on_commit(queue.SEND_CAMPAIGN, campaign.pk)
     return campaign
 
 
@@ -217,5 +168,4 @@ def campaign_send_test(*, campaign: Campaign, test_email: str, lead=None) -> Non
     personalised with `lead` or sample data, not counted in stats). Allowed in every
     status; needs a template that renders."""
     _check_sendable(campaign)
-    pk, lead_pk = campaign.pk, lead.pk if lead is not None else None
-    transaction.on_commit(lambda: tasks.send_test_email.delay(pk, test_email, lead_pk))
+    queue.send_on_commit(queue.SEND_TEST_EMAIL, campaign.pk, test_email, lead.pk if lead is not None else None)

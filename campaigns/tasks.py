@@ -11,7 +11,6 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.utils import timezone
 
 from . import sending
 
@@ -62,33 +61,24 @@ def launch_due_campaigns() -> list:
     beat processes (or a slow run overlapping the next) a campaign launches once; the loser
     gets InvalidState and moves on. A campaign that can no longer launch (its template
     stopped rendering, no pending recipient left) becomes `failed` with the reason."""
-    from rest_framework.exceptions import APIException
+    from fliptech.errors import DomainError, describe
 
+    from . import states
     from .exceptions import InvalidState
     from .models import Campaign
     from .services import campaign_launch
 
     launched = []
-    due = Campaign.objects.filter(status=Campaign.Status.SCHEDULED, scheduled_at__lte=timezone.now())
-    for campaign in due.order_by("scheduled_at"):
+    for campaign in Campaign.objects.filter(states.due_for_launch()).order_by("scheduled_at"):
         try:
             campaign_launch(campaign=campaign, send_immediately=True)
         except InvalidState:
             continue
-        except APIException as exc:
-            sending.fail_campaign(campaign, f"Could not launch at the scheduled time: {_detail(exc)}")
+        except DomainError as exc:
+            states.fail(campaign, f"Could not launch at the scheduled time: {describe(exc)}")
             continue
         launched.append(campaign.pk)
     return launched
-
-
-def _detail(exc) -> str:
-    detail = getattr(exc, "detail", exc)
-    if isinstance(detail, dict):
-        return "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in detail.items())
-    if isinstance(detail, list):
-        return " ".join(map(str, detail))
-    return str(detail)
 
 
 @shared_task(acks_late=True)

@@ -14,6 +14,9 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from . import errors
+from .ids import MAX_PK, parse_pk
+
 
 class BadRequest(exceptions.APIException):
     """A 400 that is about the request as a whole rather than one field:
@@ -33,11 +36,34 @@ class RequestTooLarge(exceptions.APIException):
     default_code = "request_too_large"
 
 
+class Conflict(exceptions.APIException):
+    """A 409: the object's state forbids the move (`fliptech.errors.Conflict`)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The object's state does not allow this."
+    default_code = "conflict"
+
+
+def as_api_exception(exc: errors.DomainError) -> exceptions.APIException:
+    """A service's refusal as the DRF exception that answers it."""
+    if isinstance(exc, errors.Invalid):
+        return ValidationError(exc.fields, code=exc.code)
+    if isinstance(exc, errors.NotFound):
+        return exceptions.NotFound(exc.message, code=exc.code)
+    if isinstance(exc, errors.Conflict):
+        return Conflict(exc.message, code=exc.code)
+    return BadRequest(exc.message, code=exc.code)
+
+
 def exception_handler(exc, context):
     """Validation errors keep DRF's `{"field": [...]}`; every other error is
-    `{"detail": "human sentence", "code": "machine_code"}`."""
+    `{"detail": "human sentence", "code": "machine_code"}`. A service's refusal
+    (`fliptech.errors.DomainError`) is answered like its DRF counterpart: Conflict 409,
+    NotFound 404, BadRequest 400 `{"detail", "code"}`, Invalid 400 field errors."""
+    if isinstance(exc, errors.DomainError):
+        exc = as_api_exception(exc)
     # Django's own 404/403 carry no code: give them DRF's.
-    if isinstance(exc, Http404):
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
@@ -111,22 +137,42 @@ class HeaderCharField(serializers.CharField):
         self.validators.append(no_line_breaks)
 
 
-class IdRelatedField(serializers.PrimaryKeyRelatedField):
-    """A PrimaryKeyRelatedField that accepts only a database id — an integer (or a string of
-    digits) in 1..2**63-1 — before any query: floats (1e308, inf), booleans and huge numbers
-    are an "incorrect type"/"does not exist" 400, not a database overflow."""
+class IdField(serializers.IntegerField):
+    """An id in a body or query, read by `fliptech.ids.parse_pk`: what is no integer at all
+    keeps DRF's messages, 0 and past 64 bits its range messages, and a valid id written
+    otherwise ("١٢", "1.0", 1.0) is "A valid integer is required."."""
 
-    MAX_ID = 2**63 - 1
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_PK)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
+        pk = parse_pk(data)
+        if pk is not None:
+            return pk
+        number = super().to_internal_value(data)
+        if 0 < number <= MAX_PK:
+            self.fail("invalid")
+        return number
+
+
+class IdRelatedField(serializers.PrimaryKeyRelatedField):
+    """A PrimaryKeyRelatedField that accepts only a database id (`fliptech.ids.parse_pk`:
+    an integer, or a string of ASCII digits, in 1..MAX_PK) before any query: floats (1e308,
+    inf), booleans, "²" and huge numbers are an "incorrect type"/"does not exist" 400, not a
+    database overflow."""
+
+    def to_internal_value(self, data):
+        pk = parse_pk(data)
+        if pk is not None:
+            return super().to_internal_value(pk)
         if isinstance(data, str) and data.isascii() and data.isdigit():
-            # Past 19 digits it is out of range anyway; int() of 4,300+ digits raises ValueError.
-            data = int(data) if len(data) <= 19 else self.MAX_ID + 1
+            # 0 or past 64 bits; past 19 digits it is shown as MAX_PK + 1, not repeated.
+            self.fail("does_not_exist", pk_value=int(data) if len(data) <= 19 else MAX_PK + 1)
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("incorrect_type", data_type=type(data).__name__)
-        if not 1 <= data <= self.MAX_ID:
-            self.fail("does_not_exist", pk_value=data)
-        return super().to_internal_value(data)
+        self.fail("does_not_exist", pk_value=data)
 
 
 # --- Documented error answers ----------------------------------------------------------

@@ -24,3 +24,18 @@ def parse_pk(value) -> int | None:
         return None
     pk = int(value)
     return pk if 0 < pk <= MAX_PK else None
+
+
+def parse_id_list_item(value) -> int | None:
+    """An item of a list of ids whose unknown ids are reported one by one, not refused (the
+    lead ids of a bulk add): any int (not a bool), or a string of at most 30 ASCII digits, as
+    an int that may be no database id (0, past MAX_PK: the caller reports it as unknown).
+    None for anything else ("²", "1.0", floats, …)."""
+    if type(value) is int:
+        return value
+    pk = parse_pk(value)
+    if pk is not None:
+        return pk
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 30:
+        return int(value)
+    return None

@@ -1,10 +1,23 @@
-"""Tracking events in the admin: read-only history, fast on millions of rows."""
+"""Tracking in the admin: events as read-only history, fast on millions of rows, and the
+tracking figures (stats, analytics, top links) on the campaign page's statistics panel."""
 
 from django.contrib import admin
 
-from campaigns.admin import ByCampaignFilter, HistoryAdmin
+from campaigns.admin import ByCampaignFilter, HistoryAdmin, register_stats_panel
 
 from .models import EmailTracking
+from .selectors import campaign_analytics
+
+
+@register_stats_panel
+def tracking_stats_panel(campaign) -> dict:
+    """The API's stats and analytics (endpoints 14 and 15) for the campaign page."""
+    analytics = campaign_analytics(campaign=campaign)
+    return {
+        "stats": analytics["stats"],
+        "series": {k: analytics[f"hourly_{k}"] for k in ("sends", "opens", "clicks")},
+        "top_links": analytics.get("top_links", []),
+    }
 
 
 @admin.register(EmailTracking)

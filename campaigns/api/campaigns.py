@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from fliptech.api import error_responses, paginated
 
-from .. import services
+from .. import services, states
 from ..filters import CampaignFilter
 from ..models import Campaign
 from ..selectors import campaign_get, campaign_metrics, campaign_pending_count
@@ -215,8 +215,10 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     )
     @action(detail=True, methods=["post"])
     def pause(self, request, *args, **kwargs):
-        campaign = services.campaign_pause(campaign=self.get_object())
-        if campaign.status == Campaign.Status.DRAFT:
+        campaign = self.get_object()
+        unscheduling = states.pause_action(campaign.status) == "unschedule"
+        campaign = services.campaign_pause(campaign=campaign)
+        if unscheduling:
             return self._pause_answer(campaign, "Campaign unscheduled; it is a draft again.")
         return self._pause_answer(campaign, "Campaign paused.")
 

@@ -7,6 +7,7 @@ from rest_framework import generics, permissions
 from rest_framework.response import Response
 
 from fliptech.api import error_responses, paginated
+from fliptech.ids import parse_pk
 from fliptech.parsers import JSONParser
 
 from .. import audience
@@ -108,10 +109,8 @@ class CampaignRecipientView(_CampaignRecipientsBase):
     )
     def delete(self, request, *args, **kwargs):
         campaign = self.get_campaign()
-        rid = self.kwargs["rid"]
-        if not (rid.isascii() and rid.isdigit() and len(rid) < 19):
-            raise Http404("No recipient matches the given id.")
-        recipient = CampaignRecipient.objects.filter(pk=int(rid), campaign_id=campaign.pk).first()
+        rid = parse_pk(self.kwargs["rid"])
+        recipient = CampaignRecipient.objects.filter(pk=rid, campaign_id=campaign.pk).first() if rid else None
         if recipient is None:
             raise Http404("No recipient matches the given id.")
         campaign = audience.recipient_remove(campaign=campaign, recipient=recipient)

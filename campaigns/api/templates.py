@@ -20,7 +20,7 @@ from ..serializers.templates import (
 
 
 class TemplateInUse(InvalidState):
-    default_detail = "The template is used by a campaign."
+    default_message = "The template is used by a campaign."
     default_code = "template_in_use"
 
 

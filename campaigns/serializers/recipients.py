@@ -3,6 +3,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from fliptech.ids import parse_id_list_item
+
 from ..audience import MAX_ITEMS, TooManyItems
 from ..models import CampaignRecipient, Lead
 
@@ -58,12 +60,11 @@ class LeadIdsField(serializers.Field):
             self.fail("empty")
         out, errors = [], {}
         for index, value in enumerate(data):
-            if type(value) is int:
-                out.append(value)
-            elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 30:
-                out.append(int(value))
-            else:
+            pk = parse_id_list_item(value)
+            if pk is None:
                 errors[index] = ["A valid integer is required."]
+            else:
+                out.append(pk)
         if errors:
             raise serializers.ValidationError(errors)
         return out

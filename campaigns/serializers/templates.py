@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from fliptech.api import HeaderCharField
+from fliptech.api import HeaderCharField, IdField
 
 from .. import rendering
 from ..models import EmailTemplate
@@ -52,11 +52,9 @@ class EmailTemplateSerializer(serializers.ModelSerializer):
 
 
 class TemplatePreviewRequestSerializer(serializers.Serializer):
-    lead_id = serializers.IntegerField(
+    lead_id = IdField(
         required=False,
         allow_null=True,
-        min_value=1,
-        max_value=2**63 - 1,
         help_text="Personalise with this lead; sample data when omitted.",
     )
 

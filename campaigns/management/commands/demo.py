@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from campaigns import states
 from campaigns.audience import recipients_add
 from campaigns.models import Campaign, EmailTemplate, Lead
 from campaigns.services import campaign_create
@@ -77,9 +78,7 @@ class Command(BaseCommand):
             leads.append(lead)
 
         campaign = (
-            Campaign.objects.filter(name=CAMPAIGN_NAME, created_by=user, status=Campaign.Status.DRAFT)
-            .order_by("pk")
-            .first()
+            Campaign.objects.filter(name=CAMPAIGN_NAME, created_by=user, status=states.DRAFT).order_by("pk").first()
         )
         if campaign is None:
             campaign = campaign_create(

@@ -1,0 +1,88 @@
+"""The statistics panel of the campaign page: recipients by status, counters and rates, an
+hourly chart, the top links.
+
+`campaigns` knows only its own numbers (the counters, recipient timestamps). Another app
+adds richer figures by registering a panel (`register_stats_panel`): `tracking/admin.py`
+adds its stats and analytics (the same as the API's endpoints 14 and 15) this way, so
+campaigns never imports tracking.
+"""
+
+import logging
+
+from django.db.models import Count
+from django.db.models.functions import TruncHour
+
+from .. import states
+from ..models import CampaignRecipient
+from ..selectors import campaign_metrics
+from .chart import hourly_chart_svg
+from .shared import recipients_url
+
+logger = logging.getLogger(__name__)
+
+RecipientStatus = CampaignRecipient.Status
+
+# Callables `panel(campaign) -> dict` with any of: "stats" (a CampaignStats dict, whose
+# "metrics" then replace the counters'), "series" ({"sends"|"opens"|"clicks": [{hour,
+# count}]}) and "top_links" (a list). Later panels override earlier ones' keys.
+STATS_PANELS = []
+
+
+def register_stats_panel(panel):
+    """Add `panel` to the campaign page's statistics (usable as a decorator)."""
+    if panel not in STATS_PANELS:
+        STATS_PANELS.append(panel)
+    return panel
+
+
+def _panels(campaign) -> dict:
+    out = {}
+    for panel in STATS_PANELS:
+        try:
+            out.update(panel(campaign) or {})
+        except Exception:  # the page must open even if a panel breaks; the log says why
+            logger.exception("stats panel %s failed for campaign %s", getattr(panel, "__name__", panel), campaign.pk)
+    return out
+
+
+def hourly_fallback(campaign) -> dict:
+    """Hourly sends and first opens/clicks from recipient timestamps alone."""
+    rows = CampaignRecipient.objects.filter(campaign=campaign)
+
+    def hourly(field):
+        return list(
+            rows.filter(**{f"{field}__isnull": False})
+            .annotate(hour=TruncHour(field))
+            .order_by()
+            .values("hour")
+            .annotate(count=Count("id"))
+            .order_by("hour")
+        )
+
+    return {"sends": hourly("sent_at"), "opens": hourly("opened_at"), "clicks": hourly("clicked_at")}
+
+
+def stats_context(request, campaign, *, can_change: bool) -> dict:
+    """The change page's template context: the panel's numbers and which buttons apply."""
+    by_status = dict(
+        CampaignRecipient.objects.filter(campaign=campaign).order_by().values_list("status").annotate(n=Count("id"))
+    )
+    extra = _panels(campaign)
+    stats = extra.get("stats")
+    metrics = stats["metrics"] if stats else campaign_metrics(campaign_ids=[campaign.pk])[campaign.pk]
+    series = extra.get("series") or hourly_fallback(campaign)
+    return {
+        "ft_stats": stats,
+        "ft_metrics": metrics,
+        "ft_by_status": [
+            (label, by_status[status], recipients_url(campaign.pk, status))
+            for status, label in RecipientStatus.choices
+            if by_status.get(status)
+        ],
+        "ft_recipients_url": recipients_url(campaign.pk),
+        "ft_total": sum(by_status.values()),
+        "ft_chart": hourly_chart_svg(series),
+        "ft_top_links": list(extra.get("top_links", []))[:5],
+        **{f"ft_can_{name}": allowed for name, allowed in states.buttons(campaign, can_change=can_change).items()},
+        "ft_test_email": request.user.email,
+    }

@@ -1,0 +1,252 @@
+"""Every campaign rule, in one place: the legal moves, the one guard that applies them,
+completing and failing a campaign, and what each status allows (editing, content,
+recipients, deleting, the admin's buttons). The API, the services, the admin and the sender
+ask this module; no other module names a campaign status or a set of them.
+
+`Campaign.Status` (the TextChoices on the model) is the vocabulary; this module is the law.
+"""
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from .exceptions import InvalidState, NotFound
+from .models import Campaign, CampaignRecipient
+
+Status = Campaign.Status
+R = CampaignRecipient.Status
+
+DRAFT = Status.DRAFT
+SCHEDULED = Status.SCHEDULED
+RUNNING = Status.RUNNING
+PAUSED = Status.PAUSED
+COMPLETED = Status.COMPLETED
+FAILED = Status.FAILED
+
+# The status in which a campaign sends: the sender starts a message only while its campaign
+# is in it (the start SQL's condition), and only such a campaign completes or fails.
+SENDING = RUNNING
+
+# The legal moves: action → (statuses it may start from, status it leads to).
+TRANSITIONS = {
+    "launch": (frozenset({DRAFT, SCHEDULED}), RUNNING),
+    "schedule": (frozenset({DRAFT}), SCHEDULED),
+    "unschedule": (frozenset({SCHEDULED}), DRAFT),
+    "pause": (frozenset({RUNNING}), PAUSED),
+    "resume": (frozenset({PAUSED}), RUNNING),
+    "complete": (frozenset({RUNNING}), COMPLETED),
+    "fail": (frozenset({RUNNING, SCHEDULED}), FAILED),
+}
+
+# What each status allows.
+EDITABLE = frozenset({DRAFT, SCHEDULED, PAUSED})
+CONTENT_EDITABLE = frozenset({DRAFT, SCHEDULED})
+RECIPIENTS_ADDABLE = frozenset({DRAFT, SCHEDULED, PAUSED})
+# A pending recipient may be removed unless the campaign is sending.
+RECIPIENTS_REMOVABLE = frozenset(Status) - {SENDING}
+# Soft delete: anything but a sending campaign (pause it first).
+DELETABLE = frozenset(Status) - {SENDING}
+# Nothing moves a campaign out of these.
+FINAL = frozenset(Status) - frozenset().union(*(sources for sources, _ in TRANSITIONS.values()))
+# A scheduled campaign keeps a time: clearing `scheduled_at` is refused there.
+NEEDS_SCHEDULE = frozenset({SCHEDULED})
+# Beat launches the campaigns in this status whose `scheduled_at` has passed.
+DUE = SCHEDULED
+
+# Fields that shape the message itself: frozen once the campaign has started sending.
+CONTENT_FIELDS = frozenset(
+    {"template", "subject", "from_email", "from_name", "reply_to", "track_opens", "track_clicks"}
+)
+# Everything `campaign_update` may write (never `status`: that is the actions' business).
+UPDATABLE_FIELDS = CONTENT_FIELDS | {"name", "description", "scheduled_at", "send_rate_per_hour"}
+
+
+# --- Questions --------------------------------------------------------------------------
+
+
+def can(action: str, status) -> bool:
+    """Whether the table allows `action` from `status`."""
+    return status in TRANSITIONS[action][0]
+
+
+def may_edit(status) -> bool:
+    return status in EDITABLE
+
+
+def may_edit_content(status) -> bool:
+    return status in CONTENT_EDITABLE
+
+
+def may_add_recipients(status) -> bool:
+    return status in RECIPIENTS_ADDABLE
+
+
+def may_remove_recipients(status) -> bool:
+    return status in RECIPIENTS_REMOVABLE
+
+
+def may_delete(status) -> bool:
+    return status in DELETABLE
+
+
+def is_final(status) -> bool:
+    return status in FINAL
+
+
+def editable_fields(status) -> frozenset:
+    """The fields of UPDATABLE_FIELDS a campaign in `status` may change (the admin makes
+    the others read-only)."""
+    if not may_edit(status):
+        return frozenset()
+    if not may_edit_content(status):
+        return UPDATABLE_FIELDS - CONTENT_FIELDS
+    return UPDATABLE_FIELDS
+
+
+def update_rule(fields) -> tuple[frozenset, frozenset, str]:
+    """For a write of `fields`: (statuses that may be edited so, statuses the conditional
+    UPDATE accepts, the verb of the refusal).
+
+    Content fields only in CONTENT_EDITABLE, other fields in EDITABLE. Clearing
+    `scheduled_at` is never written where a campaign needs a schedule (`needs_schedule`:
+    the caller refuses that with a field error, the UPDATE guards the race)."""
+    content = bool(CONTENT_FIELDS & set(fields))
+    allowed = CONTENT_EDITABLE if content else EDITABLE
+    writable = allowed
+    if clears_schedule(fields):
+        writable = allowed - NEEDS_SCHEDULE
+    return allowed, writable, "change the content of" if content else "edit"
+
+
+def clears_schedule(fields) -> bool:
+    return "scheduled_at" in fields and fields["scheduled_at"] is None
+
+
+def needs_schedule(status) -> bool:
+    return status in NEEDS_SCHEDULE
+
+
+def pause_action(status) -> str:
+    """What "pause" means for a campaign in `status`: a scheduled one is unscheduled (back
+    to draft), anything else is paused (refused by the table unless it is sending)."""
+    return "unschedule" if can("unschedule", status) else "pause"
+
+
+def due_for_launch(now=None) -> Q:
+    """The campaigns beat launches now: scheduled, their time come."""
+    return Q(status=DUE, scheduled_at__lte=now or timezone.now())
+
+
+def sending_q() -> Q:
+    """The campaigns the sender works on."""
+    return Q(status=SENDING)
+
+
+def buttons(campaign, *, can_change: bool, now=None) -> dict:
+    """Which of the admin's change-page buttons apply to `campaign` (the same table the
+    API's 409s come from): {"launch", "schedule", "pause", "resume", "test"} → bool."""
+    now = now or timezone.now()
+    status = campaign.status
+    return {
+        "launch": can_change and can("launch", status),
+        "schedule": can_change
+        and can("schedule", status)
+        and campaign.scheduled_at is not None
+        and campaign.scheduled_at > now,
+        "pause": can_change and (can("pause", status) or can("unschedule", status)),
+        "resume": can_change and can("resume", status),
+        "test": can_change,
+    }
+
+
+# --- The guard --------------------------------------------------------------------------
+
+
+def refresh_or_404(campaign: Campaign) -> None:
+    """Reload `campaign`'s status and deletion mark; a campaign deleted meanwhile is a NotFound."""
+    campaign.refresh_from_db(fields=["status", "deleted_at"])
+    if campaign.deleted_at is not None:
+        raise NotFound("No campaign matches the given id.")
+
+
+def require(campaign: Campaign, allowed, doing: str) -> None:
+    """Early, friendly refusal (InvalidState) when `campaign.status` is not in `allowed`;
+    the conditional UPDATE that follows is what guarantees it."""
+    if campaign.status not in allowed:
+        raise InvalidState(f"Cannot {doing} a campaign that is {campaign.status}.")
+
+
+def transition(*, campaign: Campaign, action: str, **fields) -> Campaign:
+    """Move `campaign` along `TRANSITIONS[action]`, race-safe.
+
+    A conditional ``UPDATE … WHERE status IN (<allowed>)`` decides: of two concurrent
+    calls only one changes the row; the other raises InvalidState, as does any move
+    the table does not allow (NotFound when the campaign was deleted meanwhile). `fields`
+    are written in the same UPDATE. On success the instance is refreshed from the database.
+    """
+    allowed, target = TRANSITIONS[action]
+    updated = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(
+        status=target, updated_at=timezone.now(), **fields
+    )
+    if updated != 1:
+        refresh_or_404(campaign)
+        raise InvalidState(f"Cannot {action} a campaign that is {campaign.status}.")
+    campaign.refresh_from_db()
+    return campaign
+
+
+def guarded_update(*, campaign: Campaign, allowed, doing: str, **fields) -> Campaign:
+    """Write `fields` iff the campaign's status is still in `allowed` (one conditional
+    UPDATE); else InvalidState (NotFound when deleted meanwhile). Refreshes the instance."""
+    updated = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(updated_at=timezone.now(), **fields)
+    if updated != 1:
+        refresh_or_404(campaign)
+        raise InvalidState(f"Cannot {doing} a campaign that is {campaign.status}.")
+    campaign.refresh_from_db()
+    return campaign
+
+
+# --- Completing and failing ----------------------------------------------------------------
+
+
+def finish_if_done(campaign_id) -> str | None:
+    """Complete a sending campaign once no recipient is pending or queued; fail it instead
+    when every recipient failed. Returns the new status, or None when nothing changed
+    (still work to do, not sending, or another process finished it first)."""
+    if CampaignRecipient.objects.filter(campaign_id=campaign_id, status__in=[R.PENDING, R.QUEUED]).exists():
+        return None  # the common answer, from the (campaign, status) index alone
+    counts = CampaignRecipient.objects.filter(campaign_id=campaign_id).aggregate(
+        failed=Count("pk", filter=Q(status=R.FAILED)),
+        total=Count("pk"),
+    )
+    campaign = Campaign.all_objects.filter(pk=campaign_id, status=SENDING).first()
+    if campaign is None:
+        return None
+    try:
+        if counts["total"] and counts["failed"] == counts["total"]:
+            reasons = (
+                CampaignRecipient.objects.filter(campaign_id=campaign_id, status=R.FAILED)
+                .values("error_message")
+                .annotate(n=Count("pk"))
+                .order_by("-n")[:1]
+            )
+            reason = reasons[0]["error_message"] if reasons else ""
+            transition(
+                campaign=campaign,
+                action="fail",
+                failure_reason=f"Every message failed permanently; most common error: {reason}"[:2000],
+            )
+            return FAILED
+        transition(campaign=campaign, action="complete", completed_at=timezone.now())
+        return COMPLETED
+    except (InvalidState, NotFound):
+        return None
+
+
+def fail(campaign: Campaign, reason: str) -> bool:
+    """Fail `campaign` with `reason` (cut to 2,000 characters) if the table allows it from
+    its status; True when it did. Safe to call twice or concurrently."""
+    try:
+        transition(campaign=campaign, action="fail", failure_reason=reason[:2000])
+    except (InvalidState, NotFound):
+        return False
+    return True

@@ -1,0 +1,73 @@
+"""The refusals a service raises, free of any web framework.
+
+Services (`campaigns.services`, `campaigns.audience`, …) raise these; the edges turn them
+into answers: the API's exception handler (`fliptech.api.exception_handler`) into the
+documented HTTP answers, the admin and beat into one sentence through `describe`.
+
+- `Conflict` (409 `{"detail", "code"}`): the object's state forbids the move.
+- `NotFound` (404): also a Django `Http404`, so a plain Django view answers 404 too.
+- `BadRequest` (400 `{"detail", "code"}`): the request as a whole cannot be carried out.
+- `Invalid` (400 `{"field": ["message", …]}`): field errors, DRF's validation shape.
+"""
+
+from django.http import Http404
+
+
+class DomainError(Exception):
+    """A service's refusal: a human `message` and a machine `code`."""
+
+    default_message = "The request cannot be carried out."
+    default_code = "error"
+
+    def __init__(self, message: str | None = None, *, code: str | None = None):
+        self.message = str(message) if message is not None else self.default_message
+        self.code = code or self.default_code
+        super().__init__(self.message)
+
+
+class Conflict(DomainError):
+    default_message = "The object's state does not allow this."
+    default_code = "conflict"
+
+
+class NotFound(DomainError, Http404):
+    default_message = "Not found."
+    default_code = "not_found"
+
+
+class BadRequest(DomainError):
+    default_code = "bad_request"
+
+
+class Invalid(DomainError):
+    """Field errors: `fields` is `{"field": ["message", …]}`."""
+
+    default_code = "invalid"
+
+    def __init__(self, fields: dict, *, code: str | None = None):
+        self.fields = {name: list(msgs) if isinstance(msgs, (list, tuple)) else [msgs] for name, msgs in fields.items()}
+        super().__init__(describe_fields(self.fields), code=code)
+
+
+def describe_fields(fields: dict) -> str:
+    """`{"field": ["a", "b"]}` as "field: a b; other: c"."""
+    return "; ".join(
+        f"{name}: {' '.join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))}"
+        for name, msgs in fields.items()
+    )
+
+
+def describe(exc: Exception) -> str:
+    """Any refusal as one sentence, for the admin's messages and beat's failure reasons:
+    a DomainError's message, a DRF exception's `detail` (field dicts and lists flattened),
+    else the exception's text."""
+    if isinstance(exc, DomainError):
+        return exc.message
+    detail = getattr(exc, "detail", None)
+    if detail is None:
+        return str(exc) or exc.__class__.__name__
+    if isinstance(detail, dict):
+        return describe_fields(detail)
+    if isinstance(detail, list):
+        return " ".join(str(m) for m in detail)
+    return str(detail)
