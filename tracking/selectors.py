@@ -19,6 +19,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import StrIndex, Substr, TruncHour
 from django.utils import timezone
 
+from campaigns import states
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.selectors import campaign_counters, metrics_from_counter_row
 
@@ -73,7 +74,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     final = total - remaining
 
     first, last = window["first_sent"], window["last_sent"]
-    running = campaign.status == Campaign.Status.RUNNING
+    running = campaign.status == states.SENDING
     emails_per_hour = 0.0
     if running and first:
         # The pace since the first send (pauses included): what the remaining will take.
@@ -88,7 +89,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
             estimated_completion = now
         elif emails_per_hour > 0:
             estimated_completion = now + timedelta(hours=remaining / emails_per_hour)
-    elif campaign.status == Campaign.Status.COMPLETED:
+    elif campaign.status == states.COMPLETED:
         estimated_completion = campaign.completed_at
 
     return {
