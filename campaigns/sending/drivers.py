@@ -87,7 +87,12 @@ class _Driver:
 
 class Whole(_Driver):
     def start(self, index, out):
-        return self._start(out.recipient_id), None
+        try:
+            return self._start(out.recipient_id), None
+        except DatabaseError:
+            connection.close()
+            store.unstart(out.recipient_id)  # its data will not go out
+            raise
 
     def hand_over(self, out):
         try:
