@@ -3,6 +3,7 @@ PostgreSQL and an SMTP server on loopback. After each: every recipient final, no
 mailed twice, every delivery recorded, the counters equal a recount, and the measured
 recovery ≤ 60 s. docs/reliability.md lists the promises and the figures."""
 
+import itertools
 import time
 
 import pytest
@@ -130,7 +131,7 @@ def test_mail_server_failing_60s_fails_no_one_and_does_not_storm(procs, smtp, fa
         base = settings.SEND_RETRY_BACKOFF_SECONDS
         for address, times in smtp.attempts.items():
             during = [t for t in times if t >= began]
-            for k, (before, after) in enumerate(zip(during, during[1:]), start=1):
+            for k, (before, after) in enumerate(itertools.pairwise(during), start=1):
                 wait = min(600, base * 2 ** (k - 1))
                 assert after - before >= 0.9 * wait, (
                     f"{address} tried again {after - before:.1f} s after refusal {k} (backoff {wait} s): {during}"
