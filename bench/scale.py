@@ -56,9 +56,14 @@ def engine():
     """(claim(campaign, size) → rows, start(rid, cid) → bool, record_and_start(sent, next, cid)
     → bool, record(rid)) from whichever layout of the engine is installed."""
     try:
-        from campaigns.sending import claims as c  # the reshaped package
+        from campaigns.sending import store  # the reshaped package
 
-        return c.claim_batch, c.start, c.record_and_start, c.mark_sent
+        return (
+            lambda campaign, size: store.claim_batch(campaign=campaign, size=size),
+            store.start,
+            store.mark_sent_and_start,
+            store.mark_sent,
+        )
     except ImportError:
         from campaigns import sending as s
 

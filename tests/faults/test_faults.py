@@ -227,14 +227,15 @@ def test_two_beats_launch_once_and_the_janitor_twice_sends_no_one_twice(procs, s
     import re
 
     smtp.delay = 0.01
-    due = timezone.now() + timezone.timedelta(seconds=3)
+    due = timezone.now() + timezone.timedelta(seconds=15)
     campaigns = [make_campaign(100, prefix=p) for p in "ab"]
     for campaign in campaigns:
         services.campaign_launch(campaign=campaign, send_immediately=False, scheduled_at=due)
     start(procs, (2, PIPELINED), beat=False)
-    procs.beat()
-    procs.beat()  # a second beat by mistake: launcher and janitor run twice
+    beats = [procs.beat(), procs.beat()]  # a second beat by mistake: launcher and janitor run twice
     due_mono = time.monotonic() + (due - timezone.now()).total_seconds()
+    ticking = wait_until(lambda: all("Sending due task" in procs.log_text(b) for b in beats), timeout=15)
+    assert ticking and time.monotonic() < due_mono, "both beats must run the schedule before the launch is due"
 
     done = max(wait_completed(c, procs, timeout=RECOVERY_LIMIT + 20) for c in campaigns)
     first = smtp.first_delivery_after(due_mono) - due_mono
