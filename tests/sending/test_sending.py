@@ -555,13 +555,15 @@ def test_global_cap_applies_to_every_campaign(require_redis, settings):
 
 def test_pipelined_pause_between_messages_delivers_nothing_more(smtp_settings, smtp_server, pipelining, monkeypatch):
     campaign = running_campaign(4)
-    real_finish = sending.smtp_finish
+    from campaigns.sending import transport
+
+    real_finish = transport.smtp_finish
 
     def finish_then_pause(conn, data):
         real_finish(conn, data)
         Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PAUSED)
 
-    monkeypatch.setattr(sending, "smtp_finish", finish_then_pause)
+    monkeypatch.setattr(transport, "smtp_finish", finish_then_pause)
     result = sending.send_batch(campaign.pk)
     # The start of message 2 may have run before the pause committed (it overlaps message
     # 1's DATA); it then completes. Nothing after it starts.

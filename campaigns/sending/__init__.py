@@ -1,0 +1,59 @@
+"""The sending engine: claim recipients, render, instrument, send, record — once each.
+
+The package, by concern (docs/sending.md has the guarantees):
+
+- `store` — the Store: claims and leases, the start and the sent/failed marks (every
+  statement the engine runs on recipient rows); `janitor` — expired leases and lost tasks;
+  `finish` — completing and failing a campaign, through the rules' guard.
+- `mime` — building messages; `transport` — SMTP and Django/anymail backends, and the
+  classification of failures (`errors`).
+- `prepare` — compiled templates, links, the render-ahead thread.
+- `step` — the one per-message step (start → send → classify → record); `drivers` — plain
+  and overlapped (pipelined) ways to start and hand over a message; `batch` — one batch.
+- `testmail` — test messages. Pacing is `campaigns.pacing`.
+
+The names below are the engine's public surface (tasks, tests and benchmarks use them).
+"""
+
+from .batch import send_batch
+from .errors import PermanentFailure, TransientFailure
+from .finish import fail_campaign, finish_if_done
+from .janitor import INTERRUPTED, release_expired_leases, stalled_campaign_ids
+from .mime import Outgoing, Sender, build_mime, list_unsubscribe_headers, message_id_domain, to_header
+from .prepare import RenderFailed, compiled_for, link_ids, prepare_batch
+from .step import BatchResult
+from .store import claim_batch, release, renew_leases
+from .testmail import TEST_TOKEN, send_test
+from .transport import Transport, pipelining, smtp_begin, smtp_finish, smtp_send
+
+__all__ = [
+    "INTERRUPTED",
+    "TEST_TOKEN",
+    "BatchResult",
+    "Outgoing",
+    "PermanentFailure",
+    "RenderFailed",
+    "Sender",
+    "TransientFailure",
+    "Transport",
+    "build_mime",
+    "claim_batch",
+    "compiled_for",
+    "fail_campaign",
+    "finish_if_done",
+    "link_ids",
+    "list_unsubscribe_headers",
+    "message_id_domain",
+    "pipelining",
+    "prepare_batch",
+    "release",
+    "release_expired_leases",
+    "renew_leases",
+    "send_batch",
+    "send_test",
+    "smtp_begin",
+    "smtp_finish",
+    "smtp_send",
+    "stalled_campaign_ids",
+    "to_header",
+]

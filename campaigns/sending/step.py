@@ -1,0 +1,86 @@
+"""One message: start → send → classify → record. Every driver sends every message through
+`send_one`; a driver only says *how* a message is started and handed over (like the
+provider-specific steps of anymail's base backend), so a failure rule is written once, here.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from . import store
+from .errors import PermanentFailure, TransientFailure
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    released: int = 0
+    stopped: bool = False
+    finished: str | None = None
+
+
+@dataclass
+class Batch:
+    """What every step of one batch shares: the campaign, its claimed rows, the rows not
+    yet settled (`remaining`, given back at the end) and the tally."""
+
+    campaign: object
+    recipients: list
+    result: BatchResult
+    remaining: list = field(default_factory=list)
+    renewed: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self):
+        self.by_pk = {r.pk: r for r in self.recipients}
+        self.remaining = [r.pk for r in self.recipients]
+        self.lease = settings.SEND_LEASE_SECONDS
+
+    def heartbeat(self) -> None:
+        """Renew the batch's leases every SEND_LEASE_SECONDS / 3 while it works."""
+        if time.monotonic() - self.renewed > self.lease / 3:
+            store.renew_leases(self.remaining)
+            self.renewed = time.monotonic()
+
+    def next_id(self, index: int):
+        return self.recipients[index + 1].pk if index + 1 < len(self.recipients) else None
+
+
+def send_one(batch: Batch, driver, index: int, out) -> bool:
+    """Send message `index` of the batch; False when the batch must stop (the campaign is
+    no longer running). Raises TransientFailure (after recording it on the recipient) when
+    the server should be retried later."""
+    rid = out.recipient_id
+    started, failure = driver.start(index, out)
+    if not started:
+        if failure is None:
+            driver.abandon()  # nothing may be delivered for a row that did not start
+        why = store.why_not(batch.by_pk[rid], batch.campaign.pk)
+        if why == "stopped":
+            batch.result.stopped = True
+            return False
+        batch.remaining.remove(rid)
+        batch.result.failed += why == "suppressed"
+        return True
+    batch.remaining.remove(rid)
+    if failure is None:
+        failure = driver.hand_over(out)
+    if failure is None:
+        driver.record_sent(index, out)
+        batch.result.sent += 1
+    elif isinstance(failure, PermanentFailure):
+        store.mark_failed(rid, str(failure))
+        batch.result.failed += 1
+    else:
+        store.mark_transient(batch.by_pk[rid], str(failure))
+        raise failure
+    return True
+
+
+def classified(exc) -> Exception:
+    """Any exception a transport let through, as a failure (transient unless it says)."""
+    if isinstance(exc, (TransientFailure, PermanentFailure)):
+        return exc
+    return TransientFailure(f"{type(exc).__name__}: {exc}")
