@@ -30,7 +30,8 @@ COUNTERS = {
         f"status_{s}": _flag(f"r.status = '{s}'")
         for s in ("pending", "queued", "sent", "failed", "bounced", "unsubscribed")
     },
-    "emails_sent": _flag("r.sent_at IS NOT NULL"),
+    # Accepted by the mail server: a row in flight (queued, started) does not count yet.
+    "emails_sent": _flag("r.sent_at IS NOT NULL AND r.status <> 'queued'"),
     "emails_opened": _flag("r.opened_at IS NOT NULL"),
     "emails_clicked": _flag("r.clicked_at IS NOT NULL"),
     "emails_replied": _flag("r.replied_at IS NOT NULL"),

@@ -198,6 +198,11 @@ class CampaignRecipient(TimestampedModel):
     claimed_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Not claimed again before this time: the backoff after a transient refusal (the sender).
+    not_before = models.DateTimeField(null=True, blank=True)
+    # The in-flight mark: set right before the message's data goes to the server, cleared with
+    # the claim. A row left queued with it set may have been delivered (docs/sending.md).
+    handed_at = models.DateTimeField(null=True, blank=True)
     # Indexed per campaign (recipient_campaign_sent): stats read the send window through it.
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -230,6 +235,16 @@ class CampaignRecipient(TimestampedModel):
             models.Index(fields=["campaign", "created_at", "id"], name="recipient_campaign_created"),
             models.Index(fields=["message_id"], name="recipient_message_id"),
             models.Index(fields=["campaign", "sent_at"], name="recipient_campaign_sent"),
+            # The sender's claim: the lowest pending ids of a campaign, without a sort.
+            models.Index(
+                fields=["campaign", "id"], name="recipient_claim", condition=models.Q(status=RecipientStatus.PENDING)
+            ),
+            # Rows in backoff (few): the janitor's "a retry is scheduled" check.
+            models.Index(
+                fields=["campaign", "not_before"],
+                name="recipient_backoff",
+                condition=models.Q(not_before__isnull=False),
+            ),
         ]
 
     def __str__(self):

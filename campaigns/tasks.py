@@ -10,7 +10,6 @@ redeliver the task of a killed worker) finds nothing to take twice.
 import logging
 
 from celery import shared_task
-from django.conf import settings
 from django.utils import timezone
 
 from . import sending
@@ -20,26 +19,25 @@ log = logging.getLogger(__name__)
 
 def backoff(retries: int) -> float:
     """Seconds before retry n (0-based): base × 2^n, at most 10 minutes."""
-    base = getattr(settings, "SEND_RETRY_BACKOFF_SECONDS", 10)
-    return min(600.0, base * (2**retries))
+    return sending.backoff(retries)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
-def send_campaign(self, campaign_id: int) -> dict:
-    """Claim and send one batch of the campaign; queue the next batch as soon as this
-    one is claimed (so every free worker process joins in), retry with exponential
-    backoff when the mail server fails transiently. Completes the campaign at the end."""
+def send_campaign(self, campaign_id: int, failures: int = 0) -> dict:
+    """Claim and send one batch of the campaign, then queue the one task that follows it:
+    at once when the batch was full and its first message went through (so every free
+    worker process joins in), after the backoff (SEND_RETRY_BACKOFF_SECONDS × 2^failures)
+    when the mail server failed transiently or the database was away. Completes the
+    campaign at the end. Never raises for a mail or database failure: the chain goes on."""
 
-    def next_batch(full):
-        if full:
-            send_campaign.delay(campaign_id)
+    def queue_next(*, countdown, failures):
+        send_campaign.apply_async((campaign_id,), {"failures": failures}, countdown=countdown or None)
 
     try:
-        result = sending.send_batch(campaign_id, on_claimed=next_batch)
+        result = sending.send_batch(campaign_id, queue_next=queue_next, failures=failures)
     except sending.TransientFailure as exc:
-        countdown = backoff(self.request.retries)
-        log.warning("campaign %s: transient failure (%s), retry in %.0fs", campaign_id, exc, countdown)
-        raise self.retry(exc=exc, countdown=countdown) from exc
+        log.warning("campaign %s: transient failure (%s), next batch after the backoff", campaign_id, exc)
+        return {"transient": str(exc)}
     return result.__dict__
 
 
@@ -93,8 +91,9 @@ def _detail(exc) -> str:
 
 @shared_task(acks_late=True)
 def release_expired_leases() -> dict:
-    """celery-beat, every 10 s: free claims whose lease expired (the sender died), then
-    queue `send_campaign` again for running campaigns nobody is working on."""
+    """The janitor (celery-beat, every 10 s): free claims whose lease expired (the sender
+    died), then queue `send_campaign` again for running campaigns nobody is working on
+    (`sending.stalled_campaign_ids`: a lost task chain)."""
     result = sending.release_expired_leases()
     stalled = sending.stalled_campaign_ids()
     for campaign_id in stalled:

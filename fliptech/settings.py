@@ -243,20 +243,25 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Global cap on messages per hour across every worker (0 = no cap).
 SEND_RATE_PER_HOUR = env_int("SEND_RATE_PER_HOUR", 0)
 SEND_BATCH_SIZE = env_int("SEND_BATCH_SIZE", 200)
-# How long a claimed (queued) recipient stays claimed before the janitor frees it.
-SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 600)
+# How long a claimed (queued) recipient stays claimed before the janitor frees it; the sender
+# renews its leases every SEND_LEASE_SECONDS / 3 (the heartbeat) while it works, so a dead
+# worker's claims come back within SEND_LEASE_SECONDS + the janitor's 10 s.
+SEND_LEASE_SECONDS = env_int("SEND_LEASE_SECONDS", 30)
 # Transient failures (4xx, connection refused) retry after base × 2^n seconds (≤ 10 min);
 # a recipient is failed after SEND_MAX_ATTEMPTS transient refusals of its own message.
 SEND_RETRY_BACKOFF_SECONDS = env_int("SEND_RETRY_BACKOFF_SECONDS", 10)
 SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 5)
-# A running campaign with pending recipients that nobody claimed from for this long gets
-# its send task queued again by the janitor (a lost task).
-SEND_STALL_SECONDS = env_int("SEND_STALL_SECONDS", 120)
+# A running campaign with due recipients, no live lease and nothing started or scheduled for
+# retry for this long gets its send task queued again by the janitor (a lost task chain).
+SEND_STALL_SECONDS = env_int("SEND_STALL_SECONDS", 30)
+# How long the sender keeps retrying, on a new connection, a mark it must not lose (a message
+# the server accepted is recorded "sent" once the database is back).
+SEND_DB_RETRY_SECONDS = env_int("SEND_DB_RETRY_SECONDS", 300)
 # PostgreSQL: let the sender's per-message commits skip the WAL flush wait (docs/sending.md).
 # Off by default: a database crash must not forget a "sent" mark (that would mean a resend).
 SEND_ASYNC_COMMIT = env_bool("SEND_ASYNC_COMMIT", False)
-# PostgreSQL + SMTP PIPELINING: overlap each message's database round trip with the mail
-# server's (a helper thread with its own connection; docs/sending.md).
+# No longer read: the start must follow the SMTP envelope now (the in-flight mark), so there is
+# nothing left to overlap (docs/sending.md). Kept so that old environments still load.
 SEND_OVERLAP_DATABASE = env_bool("SEND_OVERLAP_DATABASE", True)
 # SMTP PIPELINING: unset = when the server offers it; 1/0 force it on/off.
 SEND_SMTP_PIPELINING = {"1": True, "0": False}.get(os.environ.get("SEND_SMTP_PIPELINING", ""))

@@ -22,7 +22,7 @@ from .janitor import INTERRUPTED, release_expired_leases, stalled_campaign_ids
 from .mime import Outgoing, Sender, build_mime, list_unsubscribe_headers, message_id_domain, to_header
 from .prepare import RenderFailed, compiled_for, link_ids, prepare_batch
 from .step import BatchResult
-from .store import claim_batch, release, renew_leases
+from .store import backoff, claim_batch, release, renew_leases
 from .testmail import TEST_TOKEN, send_test
 from .transport import Transport, pipelining, smtp_begin, smtp_finish, smtp_send
 
@@ -36,6 +36,7 @@ __all__ = [
     "Sender",
     "TransientFailure",
     "Transport",
+    "backoff",
     "build_mime",
     "claim_batch",
     "compiled_for",

@@ -1,15 +1,18 @@
-"""The batch: claim, render, send every message through the one step, give back the rest."""
+"""The batch: claim, render, send every message through the one step, give back the rest,
+and queue the one task that follows (`Successor`)."""
 
 import logging
+from datetime import timedelta
 
-from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
+from django.db.models import Min
+from django.utils import timezone
 
 from ..exceptions import TemplateError
-from ..models import Campaign
+from ..models import Campaign, CampaignRecipient
 from ..pacing import Pacer, batch_size_for
 from . import store
-from .drivers import Overlapped, Plain
+from .drivers import TwoPhase, Whole
 from .errors import TransientFailure
 from .finish import fail_campaign, finish_if_done
 from .mime import Sender
@@ -18,17 +21,68 @@ from .step import Batch, BatchResult, send_one
 from .transport import Transport
 
 log = logging.getLogger(__name__)
+R = CampaignRecipient.Status
 
 
-def send_batch(campaign_id: int, *, on_claimed=None) -> BatchResult:
-    """Claim one batch of `campaign_id` and send it. Raises TransientFailure (after putting
-    every unsent row back) when the mail server should be retried later.
+class Successor:
+    """The one task that follows a batch, queued at most once, whatever happens: at once
+    when the claim was full and its first message went through (so every free worker joins
+    in), after the backoff when the batch failed transiently or lost the database, and when
+    the next recipients become due when all that is left is backing off."""
 
-    `on_claimed(full)` runs right after the claim committed (the task uses it to queue the
-    next batch, so several workers share a campaign). Precondition: none; safe to run any
-    number of times, concurrently, for any campaign in any status.
+    def __init__(self, queue_next, failures: int):
+        self.queue_next, self.failures, self.queued = queue_next, failures, None
+
+    def queue(self, countdown: float = 0.0, failures: int = 0) -> None:
+        if self.queued is not None:
+            return
+        self.queued = max(0.0, countdown)
+        if self.queue_next is None:
+            return
+        try:
+            self.queue_next(countdown=self.queued, failures=failures)
+        except Exception:  # the broker is away: the janitor finds the campaign again
+            log.exception("could not queue the next batch")
+
+    def backoff(self) -> float:
+        """Queue the successor after this chain's backoff; returns the countdown."""
+        countdown = store.backoff(self.failures)
+        self.queue(countdown, self.failures + 1)
+        return countdown
+
+    def when_due(self, campaign_id) -> None:
+        """Queue the successor for when the earliest recipient in backoff is due."""
+        due = CampaignRecipient.objects.filter(campaign_id=campaign_id, status=R.PENDING).aggregate(
+            at=Min("not_before")
+        )["at"]
+        if due is not None:
+            self.queue((due - timezone.now()).total_seconds() + 0.1, self.failures)
+
+
+def send_batch(campaign_id: int, *, queue_next=None, failures: int = 0) -> BatchResult:
+    """Claim one batch of `campaign_id` and send it.
+
+    `queue_next(countdown=, failures=)` queues the task that follows; it is called at most
+    once (see Successor). `failures` counts the batches in a row of this chain that failed
+    transiently or lost the database (the backoff's exponent). Raises TransientFailure
+    (after putting every unsent row back, due again after the backoff) when the mail
+    server should be retried later; a database error is logged and answered with the
+    successor after the backoff. Precondition: none; safe to run any number of times,
+    concurrently, for any campaign in any status.
     """
     result = BatchResult()
+    successor = Successor(queue_next, failures)
+    try:
+        return _send_batch(campaign_id, result, successor)
+    except DatabaseError as exc:
+        log.warning("campaign %s: database error (%s); next batch after the backoff", campaign_id, exc)
+        connection.close()
+        result.error = f"database: {exc}"
+        successor.backoff()
+        return result
+
+
+def _send_batch(campaign_id, result, successor) -> BatchResult:
     campaign = Campaign.all_objects.select_related("template").filter(pk=campaign_id).first()
     if campaign is None or campaign.status != Campaign.Status.RUNNING:
         result.stopped = True
@@ -38,11 +92,14 @@ def send_batch(campaign_id: int, *, on_claimed=None) -> BatchResult:
     result.claimed = len(recipients)
     if not recipients:
         result.finished = finish_if_done(campaign_id)
+        if result.finished is None:
+            successor.when_due(campaign_id)
         return result
-    if on_claimed is not None:
-        on_claimed(len(recipients) >= size)
+    full = len(recipients) >= size
     batch = Batch(campaign=campaign, recipients=recipients, result=result)
+    batch.on_progress = (lambda: successor.queue()) if full else None
     messages = None
+    not_before = None
     try:
         try:
             _, dynamic = compiled_for(campaign)
@@ -54,18 +111,37 @@ def send_batch(campaign_id: int, *, on_claimed=None) -> BatchResult:
         except (RenderFailed, TemplateError) as exc:
             _render_failed(campaign, exc, result)
         except TransientFailure:
+            not_before = timezone.now() + timedelta(seconds=successor.backoff())
             raise
         except Exception as exc:  # anything a template filter raises while rendering up front
-            if messages is not None:
+            if messages is not None or isinstance(exc, DatabaseError):
                 raise
             _render_failed(campaign, exc, result)
     finally:
         if messages is not None:
             messages.close()
-        result.released += store.release(batch.remaining)
+        result.released += _give_back(batch.remaining, not_before)
     if not result.stopped:
         result.finished = finish_if_done(campaign_id)
+        if result.finished is None:
+            if full:
+                successor.queue()
+            else:
+                successor.when_due(campaign_id)
     return result
+
+
+def _give_back(ids, not_before) -> int:
+    """Release the unsent claims; if the database is away, their leases run out instead."""
+    try:
+        return store.release(ids, not_before=not_before)
+    except DatabaseError:
+        connection.close()
+        try:
+            return store.release(ids, not_before=not_before)
+        except DatabaseError:
+            log.warning("could not give %d claim(s) back; their leases will expire", len(ids))
+            return 0
 
 
 def _render_failed(campaign, exc, result) -> None:
@@ -74,22 +150,11 @@ def _render_failed(campaign, exc, result) -> None:
     result.stopped = True
 
 
-def _driver(batch, transport, pacer):
-    if (
-        connection.vendor == "postgresql"
-        and not pacer.active
-        and transport.kind == "smtp"
-        and settings.SEND_OVERLAP_DATABASE
-        and transport.pipelined()
-    ):
-        return Overlapped(batch, transport)
-    return Plain(batch, transport, pacer)
-
-
 def _send_all(batch: Batch, messages) -> None:
     transport = Transport(Sender.for_campaign(batch.campaign))
     transport.open()
-    driver = _driver(batch, transport, Pacer(batch.campaign))
+    pacer = Pacer(batch.campaign)
+    driver = (TwoPhase if transport.kind == "smtp" else Whole)(batch, transport, pacer)
     try:
         for index in range(len(batch.recipients)):
             driver.prepare(index)

@@ -20,6 +20,7 @@ class BatchResult:
     released: int = 0
     stopped: bool = False
     finished: str | None = None
+    error: str = ""
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Batch:
     result: BatchResult
     remaining: list = field(default_factory=list)
     renewed: float = field(default_factory=time.monotonic)
+    on_progress: object = None  # called once, when the first message went through
 
     def __post_init__(self):
         self.by_pk = {r.pk: r for r in self.recipients}
@@ -44,14 +46,23 @@ class Batch:
             store.renew_leases(self.remaining)
             self.renewed = time.monotonic()
 
+    def progressed(self) -> None:
+        if self.on_progress is not None:
+            callback, self.on_progress = self.on_progress, None
+            callback()
+
     def next_id(self, index: int):
         return self.recipients[index + 1].pk if index + 1 < len(self.recipients) else None
 
 
 def send_one(batch: Batch, driver, index: int, out) -> bool:
     """Send message `index` of the batch; False when the batch must stop (the campaign is
-    no longer running). Raises TransientFailure (after recording it on the recipient) when
-    the server should be retried later."""
+    no longer running). Raises TransientFailure (after recording it on the recipient: not
+    tried again before its backoff) when the server should be retried later.
+
+    The start comes right before the data: `driver.start` may first open the transaction
+    with the server (SMTP's envelope), but nothing can be delivered before the start — the
+    pause check, the suppression check and the in-flight mark — has committed."""
     rid = out.recipient_id
     started, failure = driver.start(index, out)
     if not started:
@@ -63,6 +74,7 @@ def send_one(batch: Batch, driver, index: int, out) -> bool:
             return False
         batch.remaining.remove(rid)
         batch.result.failed += why == "suppressed"
+        batch.progressed()
         return True
     batch.remaining.remove(rid)
     if failure is None:
@@ -76,6 +88,7 @@ def send_one(batch: Batch, driver, index: int, out) -> bool:
     else:
         store.mark_transient(batch.by_pk[rid], str(failure))
         raise failure
+    batch.progressed()
     return True
 
 

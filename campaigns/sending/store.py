@@ -2,25 +2,36 @@
 start, the sent and failed marks — and nothing else (the engine's narrow boundary to the
 database, like listmonk's manager.Store).
 
-- **Claim** (`claim_batch`): pending rows — and queued rows whose lease expired before their
-  message started — become `queued` with `claimed_at`, `lease_expires_at` and a
+- **Claim** (`claim_batch`): pending rows that are due (`not_before`, the backoff after a
+  transient refusal) — and queued rows whose lease expired before their message was handed
+  over — become `queued` with `claimed_at`, `lease_expires_at` and a
   `message_id`, in one short transaction (`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL,
   so concurrent senders never take the same row; SQLite serialises writers, so the same
   statements are a plain conditional claim there). A Message-ID once given is kept.
-- **Start** (`start`): right before its message goes to the server, one conditional UPDATE
-  stamps `sent_at` *only if* the row is still ours (queued, not started), the campaign is
-  still running and the address is not suppressed. The same conditions are written once
+- **Start** (`start`): right before its message's data goes to the server, one conditional
+  UPDATE stamps `sent_at` and the in-flight mark `handed_at` *only if* the row is still ours
+  (queued, not handed over), the campaign is still running and the address is not
+  suppressed. The same conditions are written once
   more in Python (`why_not`), to say why a start was refused; a test runs both on the same
   cases.
 - **Sent** (`mark_sent`, `mark_sent_and_start`): `status = sent`, committed right after the
   server accepted the message.
+
+Every mark written after a message was handed over (`mark_sent`, `mark_failed`,
+`mark_transient`) and every give-back (`release`, `unstart`) is `durable`: a database error
+(a dropped connection, a restart) is retried on a new connection for up to
+SEND_DB_RETRY_SECONDS, so what the server accepted is recorded `sent` once the database is
+back — never reported failed or interrupted.
 """
 
+import functools
+import logging
 import secrets
+import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, CharField, F, Q, Value, When
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
@@ -28,12 +39,47 @@ from django.utils import timezone
 from ..models import Campaign, CampaignRecipient, Suppression
 from .mime import message_id_domain
 
+log = logging.getLogger(__name__)
 R = CampaignRecipient.Status
 RUNNING = Campaign.Status.RUNNING
+INTERRUPTED = (
+    "interrupted: the sender stopped after handing this message to the mail server; it may "
+    "have been delivered, so it is not sent again"
+)
 
 
 def setting(name, default):
     return getattr(settings, name, default)
+
+
+def backoff(n: int) -> float:
+    """Seconds to wait after the (n+1)-th transient failure in a row: SEND_RETRY_BACKOFF_SECONDS
+    × 2^n, at most 10 minutes (10, 20, 40, 80, … with the default 10)."""
+    return min(600.0, setting("SEND_RETRY_BACKOFF_SECONDS", 10) * (2**n))
+
+
+def durable(fn):
+    """Run `fn` until the database answers: on a database error the connection is closed
+    and the call retried on a new one (0.2 s, 0.4 s, … ≤ 5 s apart) for up to
+    SEND_DB_RETRY_SECONDS (300), then the error is raised. For statements that must not be
+    lost; each is idempotent."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        deadline = time.monotonic() + setting("SEND_DB_RETRY_SECONDS", 300)
+        pause = 0.2
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except DatabaseError as exc:
+                if connection.in_atomic_block or time.monotonic() > deadline:
+                    raise
+                log.warning("%s: database error (%s), retrying in %.1fs", fn.__name__, exc, pause)
+                connection.close()
+                time.sleep(pause)
+                pause = min(5.0, pause * 2)
+
+    return run
 
 
 # --- Claims and leases ------------------------------------------------------------------------
@@ -42,26 +88,36 @@ def setting(name, default):
 def claim_batch(*, campaign, size: int) -> list:
     """Claim up to `size` recipients of `campaign` for this sender; their rows, with leads.
 
-    Every claimed row gets a Message-ID now (kept if it already had one), so the id is in
-    the database before the message exists and a provider's webhook can always find it.
+    Pending rows that are due come first, lowest id first (the `recipient_claim` index, no
+    sort); then queued rows whose lease expired before their message was handed over. Every
+    claimed row gets a Message-ID now (kept if it already had one), so the id is in the
+    database before the message exists and a provider's webhook can always find it.
     """
     now = timezone.now()
     lease = now + timedelta(seconds=settings.SEND_LEASE_SECONDS)
-    claimable = Q(status=R.PENDING) | Q(status=R.QUEUED, lease_expires_at__lt=now, sent_at__isnull=True)
+    due = Q(status=R.PENDING) & (Q(not_before__isnull=True) | Q(not_before__lte=now))
+    expired = Q(status=R.QUEUED, lease_expires_at__lt=now, handed_at__isnull=True)
     suffix = f".{secrets.token_hex(8)}@{message_id_domain(campaign)}>"
     with transaction.atomic():
-        ids = list(
-            CampaignRecipient.objects.filter(claimable, campaign_id=campaign.pk)
-            .order_by("pk")
-            .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)[:size]
-        )
+        ids = []
+        for claimable in (due, expired):
+            ids += (
+                CampaignRecipient.objects.filter(claimable, campaign_id=campaign.pk)
+                .order_by("pk")
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)[: size - len(ids)]
+            )
+            if len(ids) >= size:
+                break
         if not ids:
             return []
         CampaignRecipient.objects.filter(pk__in=ids).update(
             status=R.QUEUED,
             claimed_at=now,
             lease_expires_at=lease,
+            not_before=None,
+            sent_at=None,
+            handed_at=None,
             updated_at=now,
             message_id=Case(
                 When(message_id="", then=Concat(Value("<"), Cast("pk", CharField()), Value(suffix))),
@@ -71,12 +127,19 @@ def claim_batch(*, campaign, size: int) -> list:
         return list(CampaignRecipient.objects.filter(pk__in=ids, claimed_at=now).select_related("lead").order_by("pk"))
 
 
-def release(ids) -> int:
-    """Give claimed rows whose message did not start back to `pending`."""
+@durable
+def release(ids, *, not_before=None) -> int:
+    """Give claimed rows whose message was not handed over back to `pending` (due again at
+    `not_before`, when given: a campaign backing off)."""
     if not ids:
         return 0
-    return CampaignRecipient.objects.filter(pk__in=list(ids), status=R.QUEUED, sent_at__isnull=True).update(
-        status=R.PENDING, claimed_at=None, lease_expires_at=None, updated_at=timezone.now()
+    return CampaignRecipient.objects.filter(pk__in=list(ids), status=R.QUEUED, handed_at__isnull=True).update(
+        status=R.PENDING,
+        claimed_at=None,
+        lease_expires_at=None,
+        sent_at=None,
+        not_before=not_before,
+        updated_at=timezone.now(),
     )
 
 
@@ -93,27 +156,36 @@ def renew_leases(ids) -> None:
 # database took to run them). Written for PostgreSQL and SQLite alike; every status is a
 # parameter or comes from the models' constants.
 _RECIPIENTS = CampaignRecipient._meta.db_table
-# A row may start when it is ours and unstarted, its campaign runs and its address is not
+# A row may start when it is ours and not handed over, its campaign runs and its address is not
 # suppressed. Python's version of the same rule: `why_not`.
 _STARTABLE = (
-    f"status = '{R.QUEUED}' AND sent_at IS NULL"
+    f"status = '{R.QUEUED}' AND handed_at IS NULL"
     f" AND EXISTS (SELECT 1 FROM {Campaign._meta.db_table} c"
     f" WHERE c.id = %(campaign)s AND c.status = %(running)s)"
     f" AND NOT EXISTS (SELECT 1 FROM {Suppression._meta.db_table} s"
     f" WHERE s.email = LOWER({_RECIPIENTS}.email_address))"
 )
-_START_SQL = f"UPDATE {_RECIPIENTS} SET sent_at = %(now)s, updated_at = %(now)s WHERE id = %(start)s AND {_STARTABLE}"
+# `hand`: also set the in-flight mark (false only when the server already refused the
+# message before its data: the start then only checks that a failure may be recorded).
+_START_SQL = (
+    f"UPDATE {_RECIPIENTS} SET sent_at = %(now)s, updated_at = %(now)s,"
+    f" handed_at = CASE WHEN %(hand)s THEN %(now)s ELSE NULL END WHERE id = %(start)s AND {_STARTABLE}"
+)
+# The sent mark also wins over the janitor's "interrupted" (the lease ran out while the
+# database was away): the server did accept it.
+_RECORDABLE = f"(status = '{R.QUEUED}' OR (status = '{R.FAILED}' AND error_message = %(interrupted)s))"
 _SENT_SQL = (
     f"UPDATE {_RECIPIENTS} SET status = '{R.SENT}', sent_at = %(now)s, updated_at = %(now)s,"
-    f" lease_expires_at = NULL, error_message = '' WHERE id = %(sent)s AND status = '{R.QUEUED}'"
+    f" lease_expires_at = NULL, handed_at = NULL, error_message = '' WHERE id = %(sent)s AND {_RECORDABLE}"
 )
 _SENT_AND_START_SQL = (
     f"UPDATE {_RECIPIENTS} SET"
     f" status = CASE WHEN id = %(sent)s THEN '{R.SENT}' ELSE status END,"
     f" lease_expires_at = CASE WHEN id = %(sent)s THEN NULL ELSE lease_expires_at END,"
+    f" handed_at = CASE WHEN id = %(sent)s OR NOT %(hand)s THEN NULL ELSE %(now)s END,"
     f" error_message = CASE WHEN id = %(sent)s THEN '' ELSE error_message END,"
     f" sent_at = %(now)s, updated_at = %(now)s"
-    f" WHERE (id = %(sent)s AND status = '{R.QUEUED}')"
+    f" WHERE (id = %(sent)s AND {_RECORDABLE})"
     f" OR (id = %(start)s AND {_STARTABLE})"
     f" RETURNING id"
 )
@@ -123,45 +195,57 @@ def _stamp(now=None):
     return connection.ops.adapt_datetimefield_value(now or timezone.now())
 
 
-def start(rid: int, campaign_id: int, now=None) -> bool:
-    """The in-flight marker: stamp `sent_at` iff the row is ours, the campaign runs and the
-    address is not suppressed. True → go ahead; False → find out why (`why_not`)."""
+def start(rid: int, campaign_id: int, now=None, *, hand: bool = True) -> bool:
+    """The start and the in-flight mark: stamp `sent_at` and `handed_at` iff the row is
+    ours, the campaign runs and the address is not suppressed. Call right before the
+    message's data goes to the server. True → go ahead; False → find out why (`why_not`)."""
     with connection.cursor() as cursor:
-        cursor.execute(_START_SQL, {"now": _stamp(now), "start": rid, "campaign": campaign_id, "running": RUNNING})
+        params = {"now": _stamp(now), "start": rid, "campaign": campaign_id, "running": RUNNING, "hand": hand}
+        cursor.execute(_START_SQL, params)
         return cursor.rowcount == 1
 
 
+@durable
 def mark_sent(rid: int) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(_SENT_SQL, {"now": _stamp(), "sent": rid})
+        cursor.execute(_SENT_SQL, {"now": _stamp(), "sent": rid, "interrupted": INTERRUPTED})
 
 
-def mark_sent_and_start(sent_id: int, next_id: int, campaign_id: int) -> bool:
+def mark_sent_and_start(sent_id: int, next_id: int, campaign_id: int, *, hand: bool = True) -> bool:
     """`mark_sent(sent_id)` and `start(next_id)` as one statement (PostgreSQL): one round
     trip, one plan, one run of the recipient table's statement triggers. True when
     `next_id` was started."""
-    params = {"sent": sent_id, "start": next_id, "campaign": campaign_id, "running": RUNNING, "now": _stamp()}
+    params = {
+        "sent": sent_id,
+        "start": next_id,
+        "campaign": campaign_id,
+        "running": RUNNING,
+        "now": _stamp(),
+        "interrupted": INTERRUPTED,
+        "hand": hand,
+    }
     with connection.cursor() as cursor:
         cursor.execute(_SENT_AND_START_SQL, params)
         return any(row[0] == next_id for row in cursor.fetchall())
 
 
+@durable
 def unstart(rid) -> None:
-    """Undo a start whose message was never handed to the server."""
+    """Undo a start whose message's data was never handed to the server."""
     if rid is not None:
-        CampaignRecipient.objects.filter(pk=rid, status=R.QUEUED).update(sent_at=None)
+        CampaignRecipient.objects.filter(pk=rid, status=R.QUEUED).update(sent_at=None, handed_at=None)
 
 
 def start_refusal(recipient, campaign_id) -> tuple[str, str]:
     """Python's version of `_STARTABLE`: ("", "") when the row may start, else (why,
     suppression reason) with why "stopped" (campaign not running), "suppressed" or "gone"
-    (no longer our unstarted row)."""
+    (no longer our row, or already handed over)."""
     if not Campaign.all_objects.filter(pk=campaign_id, status=RUNNING).exists():
         return "stopped", ""
     reason = Suppression.objects.filter(email=recipient.email_address.lower()).values_list("reason", flat=True).first()
     if reason is not None:
         return "suppressed", reason
-    if not CampaignRecipient.objects.filter(pk=recipient.pk, status=R.QUEUED, sent_at__isnull=True).exists():
+    if not CampaignRecipient.objects.filter(pk=recipient.pk, status=R.QUEUED, handed_at__isnull=True).exists():
         return "gone", ""
     return "", ""
 
@@ -175,18 +259,22 @@ def why_not(recipient, campaign_id) -> str:
     return why or "gone"
 
 
+@durable
 def mark_failed(rid: int, reason: str) -> None:
     CampaignRecipient.objects.filter(pk=rid, status__in=[R.QUEUED, R.PENDING]).update(
         status=R.FAILED,
         sent_at=None,
+        handed_at=None,
         lease_expires_at=None,
         error_message=reason[:1000],
         updated_at=timezone.now(),
     )
 
 
+@durable
 def mark_transient(recipient, reason: str) -> None:
-    """The server did not take it: pending again, or failed after SEND_MAX_ATTEMPTS."""
+    """The server did not take it: pending again, not claimed before its backoff
+    (`backoff(attempts so far)`), or failed after SEND_MAX_ATTEMPTS."""
     attempts = recipient.attempts + 1
     if attempts >= setting("SEND_MAX_ATTEMPTS", 5):
         mark_failed(recipient.pk, f"gave up after {attempts} attempts: {reason}")
@@ -194,8 +282,10 @@ def mark_transient(recipient, reason: str) -> None:
     CampaignRecipient.objects.filter(pk=recipient.pk, status=R.QUEUED).update(
         status=R.PENDING,
         sent_at=None,
+        handed_at=None,
         claimed_at=None,
         lease_expires_at=None,
+        not_before=timezone.now() + timedelta(seconds=backoff(attempts - 1)),
         attempts=attempts,
         error_message=reason[:1000],
         updated_at=timezone.now(),

@@ -76,12 +76,16 @@ class Transport:
             self._send_django(out)
 
     def begin(self, out: Outgoing):
-        """Pipelined MAIL/RCPT/DATA for `out` (nothing is delivered yet): None when the
-        server waits for the message, else the failure (the connection dropped if lost)."""
+        """MAIL/RCPT/DATA for `out` (pipelined when the server offers it; nothing is
+        delivered yet): None when the server waits for the message, else the failure (the
+        connection dropped if lost)."""
         try:
             if self.backend.connection is None:
                 self.open()
-            return smtp_begin(self.backend.connection, self.sender.envelope, out.rcpt)
+            conn = self.backend.connection
+            if pipelining(conn):
+                return smtp_begin(conn, self.sender.envelope, out.rcpt)
+            return smtp_begin_stepwise(conn, self.sender.envelope, out.rcpt)
         except (TransientFailure, PermanentFailure) as exc:
             return exc
         except (OSError, smtplib.SMTPException) as exc:
@@ -195,6 +199,20 @@ def smtp_begin(conn: smtplib.SMTP, sender: str, rcpt: str):
         if code not in (250, 251, 354):
             conn.rset()
             return classify_code(code, message)
+    return None
+
+
+def smtp_begin_stepwise(conn: smtplib.SMTP, sender: str, rcpt: str):
+    """`smtp_begin` for a server without PIPELINING: MAIL, RCPT, DATA one by one."""
+    options = ["BODY=8BITMIME"] if conn.has_extn("8bitmime") else []
+    for code, message in (conn.mail(sender, options), conn.rcpt(rcpt)):
+        if code not in (250, 251):
+            conn.rset()
+            return classify_code(code, message)
+    code, message = conn.docmd("DATA")
+    if code != 354:
+        conn.rset()
+        return classify_code(code, message)
     return None
 
 

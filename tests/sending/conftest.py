@@ -24,6 +24,26 @@ ROOT = Path(__file__).resolve().parents[2]
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
 
 
+def _in_thread(fn, *args):
+    """Run a test's hook outside the server's event loop (Django's ORM refuses to run in
+    one), with its own database connection, and wait for it."""
+    errors = []
+
+    def run():
+        try:
+            fn(*args)
+        except Exception as exc:  # shown by the test that set the hook
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        logging.getLogger(__name__).error("test hook failed: %r", errors[0])
+
+
 class Recorder:
     """aiosmtpd handler: keeps every accepted message; can refuse.
 
@@ -40,8 +60,14 @@ class Recorder:
         self.rejected = set()
         self.reject_all = False
         self.refused = 0
+        # Called (in the server's thread) with the envelope recipient: on_rcpt when RCPT
+        # arrives (nothing handed over yet), on_accept right after a message was accepted.
+        self.on_rcpt = None
+        self.on_accept = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.on_rcpt is not None:
+            _in_thread(self.on_rcpt, address)
         if self.reject_all or address.lower() in self.rejected:
             with self.lock:
                 self.refused += 1
@@ -58,6 +84,9 @@ class Recorder:
             for rcpt in envelope.rcpt_tos:
                 self.messages.append((rcpt, envelope.original_content or envelope.content))
                 self.times.append(time.monotonic())
+        if self.on_accept is not None:
+            for rcpt in envelope.rcpt_tos:
+                _in_thread(self.on_accept, rcpt)
         return "250 2.0.0 Queued"
 
     def fail_next(self, n, code="451 4.3.0 Try again later"):

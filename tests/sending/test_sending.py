@@ -219,6 +219,7 @@ def test_every_send_failing_permanently_fails_the_campaign(smtp_settings, smtp_s
 
 
 def test_transient_refusal_puts_the_rest_back_and_raises(smtp_settings, smtp_server):
+    smtp_settings.SEND_RETRY_BACKOFF_SECONDS = 0  # retried at once here (the wait: test_recovery.py)
     campaign = running_campaign(3)
     smtp_server.fail_next(1)
     with pytest.raises(sending.TransientFailure, match="451"):
@@ -244,6 +245,7 @@ def test_connection_refused_is_transient_and_keeps_everyone_pending(smtp_setting
 
 def test_transient_refusals_give_up_after_max_attempts(smtp_settings, smtp_server):
     smtp_settings.SEND_MAX_ATTEMPTS = 2
+    smtp_settings.SEND_RETRY_BACKOFF_SECONDS = 0
     campaign = running_campaign(1)
     smtp_server.fail_next(5)
     for _ in range(2):
@@ -261,20 +263,20 @@ def test_paused_campaign_sends_nothing(smtp_settings, smtp_server):
     assert smtp_server.count == 0
 
 
-def test_pause_between_messages_stops_before_the_next_one(smtp_settings, smtp_server, monkeypatch):
+@pytest.mark.django_db(transaction=True)
+def test_pause_between_messages_stops_before_the_next_one(smtp_settings, smtp_server):
     campaign = running_campaign(3)
-    real_send = sending.Transport.send
 
-    def send_then_pause(self, out):
-        real_send(self, out)
-        Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PAUSED)
+    def pause(rcpt):  # right after the server accepted the first message
+        if smtp_server.count == 1:
+            Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PAUSED)
 
-    monkeypatch.setattr(sending.Transport, "send", send_then_pause)
+    smtp_server.on_accept = pause
     result = sending.send_batch(campaign.pk)
     assert (result.sent, result.released, result.stopped) == (1, 2, True)
     assert smtp_server.count == 1
-    statuses = sorted(CampaignRecipient.objects.filter(campaign=campaign).values_list("status", flat=True))
-    assert statuses == [R.PENDING, R.PENDING, R.SENT]
+    rows = Counter(CampaignRecipient.objects.filter(campaign=campaign).values_list("status", flat=True))
+    assert rows == {R.SENT: 1, R.PENDING: 2}
 
 
 def test_template_that_stops_rendering_fails_the_campaign(smtp_settings, smtp_server):
@@ -305,13 +307,16 @@ def test_expired_lease_is_released_or_failed_as_interrupted(smtp_settings, smtp_
     campaign = running_campaign(3)
     a, b, c = CampaignRecipient.objects.filter(campaign=campaign).order_by("pk")
     past = timezone.now() - timedelta(seconds=1)
-    CampaignRecipient.objects.filter(pk=a.pk).update(status=R.QUEUED, lease_expires_at=past)
-    CampaignRecipient.objects.filter(pk=b.pk).update(status=R.QUEUED, lease_expires_at=past, sent_at=past)
+    # a: started, its data never handed over; b: handed over (in flight) when its sender died.
+    CampaignRecipient.objects.filter(pk=a.pk).update(status=R.QUEUED, lease_expires_at=past, sent_at=past)
+    CampaignRecipient.objects.filter(pk=b.pk).update(
+        status=R.QUEUED, lease_expires_at=past, sent_at=past, handed_at=past
+    )
     CampaignRecipient.objects.filter(pk=c.pk).update(status=R.SENT, sent_at=past)
     assert sending.release_expired_leases() == {"released": 1, "interrupted": 1}
     a.refresh_from_db()
     b.refresh_from_db()
-    assert (a.status, a.lease_expires_at) == (R.PENDING, None)
+    assert (a.status, a.lease_expires_at, a.sent_at) == (R.PENDING, None, None)
     assert (b.status, b.sent_at, b.error_message) == (R.FAILED, None, sending.INTERRUPTED)
     sending.send_batch(campaign.pk)
     assert smtp_server.addresses() == [a.email_address]
@@ -324,7 +329,7 @@ def test_stalled_campaigns_are_found_but_busy_ones_are_not():
     busy = running_campaign(1, prefix="busy")
     CampaignRecipientFactory(campaign=busy, sent_at=timezone.now(), status=R.SENT)
     holding = running_campaign(1, prefix="holding")
-    CampaignRecipientFactory(campaign=holding, status=R.QUEUED, lease_expires_at=timezone.now())
+    CampaignRecipientFactory(campaign=holding, status=R.QUEUED, lease_expires_at=timezone.now() + timedelta(seconds=30))
     done = running_campaign(0)
     assert sending.stalled_campaign_ids(stale_seconds=60) == [stalled.pk]
     assert done.pk not in sending.stalled_campaign_ids(stale_seconds=60)
@@ -464,6 +469,7 @@ def test_pipelined_smtp_delivers_and_classifies_refusals(smtp_settings, smtp_ser
 
 
 def test_pipelined_smtp_temporary_refusal_is_transient(smtp_settings, smtp_server, pipelining):
+    smtp_settings.SEND_RETRY_BACKOFF_SECONDS = 0
     campaign = running_campaign(2)
     smtp_server.fail_next(1)
     with pytest.raises(sending.TransientFailure, match="451"):

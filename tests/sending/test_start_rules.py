@@ -17,7 +17,7 @@ R = CampaignRecipient.Status
 CASES = list(
     itertools.product(
         [R.QUEUED, R.PENDING, R.SENT],  # the row's status
-        [False, True],  # already started
+        [False, True],  # already handed over (in flight)
         [Campaign.Status.RUNNING, Campaign.Status.PAUSED, Campaign.Status.COMPLETED],
         [False, True],  # address suppressed
     )
@@ -28,7 +28,7 @@ CASES = list(
 def test_sql_and_python_start_rules_agree(status, started, campaign_status, suppressed):
     campaign = CampaignFactory(status=campaign_status)
     row = CampaignRecipientFactory(
-        campaign=campaign, status=status, sent_at=timezone.now() if started else None, email_address="Ann@Example.net"
+        campaign=campaign, status=status, handed_at=timezone.now() if started else None, email_address="Ann@Example.net"
     )
     if suppressed:
         SuppressionFactory(email="ann@example.net")
