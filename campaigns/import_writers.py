@@ -64,7 +64,7 @@ class Writer:
         sql, params = _set(emails)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {self.seen} (email) SELECT * FROM ({sql}) v ON CONFLICT DO NOTHING RETURNING email",
+                f"INSERT INTO {self.seen} (email) SELECT * FROM ({sql}) v WHERE true ON CONFLICT DO NOTHING RETURNING email",
                 params,
             )
             return {row[0] for row in cursor.fetchall()}
@@ -164,7 +164,8 @@ class Writer:
     @staticmethod
     def _json_columns() -> str:
         return ", ".join(
-            f"json(json_extract(value, '$.{name}'))" if name in JSON_FIELDS else f"json_extract(value, '$.{name}')"
+            (f"json(json_extract(value, '$.{name}'))" if name in JSON_FIELDS else f"json_extract(value, '$.{name}')")
+            + f" AS {name}"
             for name in FIELDS
         )
 

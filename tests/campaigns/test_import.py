@@ -53,7 +53,7 @@ def counts(rep):
 
 
 def test_import_creates_leads_from_a_csv_with_bom_and_guessed_headers(api, upload):
-    text = "\ufeffE-mail,First Name,lastname,Company,Tags,Plan\r\nAnn@Example.com,Ann,Lee,Acme,\"vip, roofing\",gold\r\n"
+    text = '\ufeffE-mail,First Name,lastname,Company,Tags,Plan\r\nAnn@Example.com,Ann,Lee,Acme,"vip, roofing",gold\r\n'
     rep = report(api, upload(text))
 
     assert rep["status"] == "completed" and rep["progress_percentage"] == 100.0
@@ -119,7 +119,14 @@ def test_importing_the_same_file_twice_changes_nothing_the_second_time(api, uplo
     second = report(api, upload(text))
 
     assert first["created"] == 2
-    assert counts(second) == {"created": 0, "updated": 0, "unchanged": 2, "invalid": 0, "duplicates": 0, "suppressed": 0}
+    assert counts(second) == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 2,
+        "invalid": 0,
+        "duplicates": 0,
+        "suppressed": 0,
+    }
     assert list(Lead.objects.order_by("email").values()) == before  # updated_at included
 
 
