@@ -253,10 +253,13 @@ def clean_tags(value) -> list:
 def clean_attributes(value) -> dict:
     if not isinstance(value, dict):
         raise ValueError("must be a JSON object")
-    problem = json_problem(value)
+    text = json.dumps(value)
+    # ASCII JSON writes NUL as \u0000 and every surrogate as \udxxx: only then is the
+    # (slower) exact check needed.
+    problem = json_problem(value) if "\\u0000" in text or "\\ud" in text else None
     if problem:
         raise ValueError(problem.lower().rstrip("."))
-    if len(json.dumps(value)) > MAX_ATTRIBUTES_CHARS:
+    if len(text) > MAX_ATTRIBUTES_CHARS:
         raise ValueError(f"must serialise to at most {MAX_ATTRIBUTES_CHARS} characters")
     return value
 

@@ -163,7 +163,8 @@ def row_to_object(cells: list[str], targets: list[str], extra_tags: list[str]) -
     for target, cell in zip(targets, cells, strict=False):
         if not cell or target == IGNORE:
             continue
-        cell = unescape_cell(cell)
+        if cell[0] == "'":
+            cell = unescape_cell(cell)
         if target.startswith(ATTRIBUTE_PREFIX):
             attributes[target[len(ATTRIBUTE_PREFIX) :]] = cell
         elif target == "tags":
