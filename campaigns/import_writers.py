@@ -156,8 +156,8 @@ class Writer:
                         row["email"],
                         *(row[name] for name in LEAD_TEXT_FIELDS),
                         row["status"],
-                        json.dumps(row["tags"]),
-                        json.dumps(row["attributes"]),
+                        json.dumps(row["tags"]) if row["tags"] else "[]",
+                        json.dumps(row["attributes"]) if row["attributes"] else "{}",
                     ]
                 )
 

@@ -244,11 +244,11 @@ def _too_big(merged: dict) -> str | None:
     return None
 
 
+_NEW = {**dict.fromkeys(TEXT_FIELDS, ""), "status": "new", "tags": [], "attributes": {}}
+
+
 def _new(line: int, lead: dict) -> dict:
-    row = {"line": line, "email": lead["email"], "status": "new", "tags": [], "attributes": {}}
-    row.update({name: "" for name in TEXT_FIELDS[:-1]})
-    row.update(lead)
-    return row
+    return {**_NEW, **lead, "line": line}
 
 
 def _chunk(lead_import, writer, chunk, *, replay: int) -> int:
