@@ -612,6 +612,12 @@ class LeadAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     list_per_page = 100
     actions = ["add_to_campaign"]
+    change_list_template = "admin/campaigns/lead/change_list.html"  # + Import CSV / Export CSV
+
+    def get_urls(self):
+        from .admin_imports import lead_import_urls
+
+        return [*lead_import_urls(self), *super().get_urls()]
 
     @admin.action(description="Add selected leads to a campaign…", permissions=["view"])
     def add_to_campaign(self, request, queryset):
