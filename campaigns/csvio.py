@@ -7,7 +7,7 @@ Decisions (where the contract is silent):
   `_` and `-`; a few common spellings are recognised too (`E-mail address`, `Phone number`,
   `Company name`, `Tag`). `id`, `created_at` and `updated_at` (columns of our own export)
   are recognised and ignored, so that importing an export changes nothing.
-- An empty cell means "not given": a new lead gets the field's default, an existing lead
+- An empty (or blank) cell means "not given": a new lead gets the field's default, an existing lead
   keeps its value. A cell mapped to `attributes` holds a JSON object (as our export writes
   it); a cell mapped to `attributes.<key>` is stored as a string under that key.
 - A `status` cell compares case-insensitively (`New` is `new`).
@@ -161,7 +161,7 @@ def row_to_object(cells: list[str], targets: list[str], extra_tags: list[str]) -
         raise ValueError(f"The row has {len(cells)} cells; the header has {len(targets)}.")
     obj, attributes = {}, {}
     for target, cell in zip(targets, cells, strict=False):
-        if not cell or target == IGNORE:
+        if not cell or target == IGNORE or cell.isspace():
             continue
         if cell[0] == "'":
             cell = unescape_cell(cell)

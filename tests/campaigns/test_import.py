@@ -132,7 +132,7 @@ def test_importing_the_same_file_twice_changes_nothing_the_second_time(api, uplo
 
 def test_existing_leads_are_updated_with_the_cells_given_tags_added_attributes_merged(api, upload):
     LeadFactory(email="a@example.com", first_name="Old", company="Keep", tags=["old"], attributes={"x": "1"})
-    rep = report(api, upload("email,first_name,company,y\nA@example.com,New,,2\n", tags="fresh"))
+    rep = report(api, upload("email,first_name,company,y\nA@example.com,New, ,2\n", tags="fresh"))
 
     assert rep["updated"] == 1 and rep["created"] == 0
     lead = Lead.objects.get()
