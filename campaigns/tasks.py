@@ -89,3 +89,16 @@ def release_expired_leases() -> dict:
     for campaign_id in stalled:
         send_campaign.delay(campaign_id)
     return {**result, "requeued": stalled}
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def import_leads(self, import_id: int) -> dict | None:
+    """Run a CSV lead import (campaigns.imports). A second delivery while another worker
+    runs it waits for that worker's lease; one for a finished import does nothing."""
+    from .imports import ImportBusy, import_run
+
+    try:
+        lead_import = import_run(import_id=import_id)
+    except ImportBusy as exc:
+        raise self.retry(countdown=exc.retry_in) from exc
+    return None if lead_import is None else {"id": lead_import.pk, "status": lead_import.status}

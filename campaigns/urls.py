@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from .api.campaigns import CampaignViewSet
 from .api.health import HealthView
+from .api.imports import LeadExportView, LeadImportCreateView, LeadImportErrorsView, LeadImportView, RecipientExportView
 from .api.leads import LeadViewSet
 from .api.recipients import CampaignRecipientsView, CampaignRecipientView
 from .api.templates import EmailTemplateViewSet
@@ -26,6 +27,12 @@ router.register("templates", EmailTemplateViewSet, basename="template")
 urlpatterns = [
     # Before the router: "health" would otherwise be taken for a campaign id.
     re_path(r"^campaigns/health/?$", HealthView.as_view(), name="campaign-health"),
+    # CSV import and export (campaigns/api/imports.py).
+    re_path(r"^leads/import/?$", LeadImportCreateView.as_view(), name="lead-import-create"),
+    re_path(r"^leads/imports/(?P<id>[^/]+)/?$", LeadImportView.as_view(), name="lead-import"),
+    re_path(r"^leads/imports/(?P<id>[^/]+)/errors\.csv$", LeadImportErrorsView.as_view(), name="lead-import-errors"),
+    re_path(r"^leads/export/?$", LeadExportView.as_view(), name="lead-export"),
+    re_path(r"^campaigns/(?P<id>[^/]+)/recipients/export/?$", RecipientExportView.as_view(), name="recipient-export"),
     re_path(r"^campaigns/(?P<id>[^/]+)/recipients/?$", CampaignRecipientsView.as_view(), name="campaign-recipients"),
     re_path(
         r"^campaigns/(?P<id>[^/]+)/recipients/(?P<rid>[^/]+)/?$",

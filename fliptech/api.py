@@ -44,6 +44,13 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class TooLarge(exceptions.APIException):
+    """A 413: over a size limit (`fliptech.errors.TooLarge`)."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
 def as_api_exception(exc: errors.DomainError) -> exceptions.APIException:
     """A service's refusal as the DRF exception that answers it."""
     if isinstance(exc, errors.Invalid):
@@ -52,6 +59,8 @@ def as_api_exception(exc: errors.DomainError) -> exceptions.APIException:
         return exceptions.NotFound(exc.message, code=exc.code)
     if isinstance(exc, errors.Conflict):
         return Conflict(exc.message, code=exc.code)
+    if isinstance(exc, errors.TooLarge):
+        return TooLarge(exc.message, code=exc.code)
     return BadRequest(exc.message, code=exc.code)
 
 
@@ -59,7 +68,7 @@ def exception_handler(exc, context):
     """Validation errors keep DRF's `{"field": [...]}`; every other error is
     `{"detail": "human sentence", "code": "machine_code"}`. A service's refusal
     (`fliptech.errors.DomainError`) is answered like its DRF counterpart: Conflict 409,
-    NotFound 404, BadRequest 400 `{"detail", "code"}`, Invalid 400 field errors."""
+    TooLarge 413, NotFound 404, BadRequest 400 `{"detail", "code"}`, Invalid 400 field errors."""
     if isinstance(exc, errors.DomainError):
         exc = as_api_exception(exc)
     # Django's own 404/403 carry no code: give them DRF's.

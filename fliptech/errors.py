@@ -39,6 +39,13 @@ class BadRequest(DomainError):
     default_code = "bad_request"
 
 
+class TooLarge(DomainError):
+    """413 `{"detail", "code"}`: the request is over a size limit (items, bytes)."""
+
+    default_message = "The request is too large."
+    default_code = "too_large"
+
+
 class Invalid(DomainError):
     """Field errors: `fields` is `{"field": ["message", …]}`."""
 

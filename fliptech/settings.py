@@ -271,6 +271,19 @@ RATE_LIMIT_REDIS_URL = os.environ.get(
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "",
 )
 
+# --- Import and export ----------------------------------------------------
+
+# Uploaded CSV files wait in Django's default storage (STORAGES["default"]) for the import
+# task. The default is the filesystem under MEDIA_ROOT: a worker on another machine needs
+# that directory shared, or STORAGES["default"] set to a shared backend (docs/imports.md).
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_URL = "media/"
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 100 * 1024 * 1024)
+# Rows validated and written per transaction (and per progress update).
+IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 10_000)
+# A running import whose worker has not committed a chunk for this long is taken over.
+IMPORT_LEASE_SECONDS = env_int("IMPORT_LEASE_SECONDS", 300)
+
 # --- Tracking -------------------------------------------------------------
 
 # Clicks this many seconds after sending are taken for a link scanner's (0 = off; see

@@ -7,6 +7,7 @@ from django.template.response import TemplateResponse
 from .. import states
 from ..audience import MAX_ITEMS, recipients_add
 from ..models import Campaign, Lead, Suppression
+from .imports import lead_import_urls
 from .shared import REFUSALS, EstimatedCountPaginator, by_pk, error_text
 
 # --- Leads, templates, recipients, links, suppressions ------------------------------
@@ -22,6 +23,10 @@ class LeadAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     list_per_page = 100
     actions = ["add_to_campaign"]
+    change_list_template = "admin/campaigns/lead/change_list.html"  # + Import CSV / Export CSV
+
+    def get_urls(self):
+        return [*lead_import_urls(self), *super().get_urls()]
 
     @admin.action(description="Add selected leads to a campaign…", permissions=["view"])
     def add_to_campaign(self, request, queryset):
