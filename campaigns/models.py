@@ -230,6 +230,27 @@ class CampaignRecipient(TimestampedModel):
             models.Index(fields=["campaign", "created_at", "id"], name="recipient_campaign_created"),
             models.Index(fields=["message_id"], name="recipient_message_id"),
             models.Index(fields=["campaign", "sent_at"], name="recipient_campaign_sent"),
+            # Segment engagement rules ("opened any campaign within 30 days", …): one small
+            # partial index per stamp, read index-only. Rows enter them only when the stamp
+            # is set (once per recipient), so a bulk add of pending recipients pays nothing.
+            models.Index(
+                fields=["lead", "sent_at"],
+                name="recipient_lead_received",
+                condition=models.Q(sent_at__isnull=False, bounced_at__isnull=True),
+            ),
+            models.Index(
+                fields=["lead", "opened_at"], name="recipient_lead_opened", condition=models.Q(opened_at__isnull=False)
+            ),
+            models.Index(
+                fields=["lead", "clicked_at"],
+                name="recipient_lead_clicked",
+                condition=models.Q(clicked_at__isnull=False),
+            ),
+            models.Index(
+                fields=["lead", "replied_at"],
+                name="recipient_lead_replied",
+                condition=models.Q(replied_at__isnull=False),
+            ),
         ]
 
     def __str__(self):
@@ -333,3 +354,20 @@ class Suppression(models.Model):
     def save(self, *args, **kwargs):
         self.email = self.email.strip().lower()
         super().save(*args, **kwargs)
+
+
+class Segment(TimestampedModel):
+    """A saved audience: leads matching `rules` (see `campaigns.segments`), evaluated when
+    used — membership is never stored, so a segment always means "who matches now"."""
+
+    name = models.CharField(max_length=255, db_index=True)
+    description = models.TextField(blank=True)
+    # {"match": "all" | "any", "conditions": [{"field", "op", "value"}, …]}, validated by
+    # campaigns.segments.rules.rules_clean before it is stored.
+    rules = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.name
