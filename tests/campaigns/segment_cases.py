@@ -167,8 +167,16 @@ CASES = [
     ("attr-exists", lambda d: [_c("attributes.note", "exists")], "c"),
     ("attr-not_exists", lambda d: [_c("attributes.note", "not_exists")], "abd"),
     # created_at
-    ("created-after", lambda d: [_c("created_at", "after", (timezone.now() - dt.timedelta(days=50)).isoformat())], "ad"),
-    ("created-before", lambda d: [_c("created_at", "before", (timezone.now() - dt.timedelta(days=50)).isoformat())], "bc"),
+    (
+        "created-after",
+        lambda d: [_c("created_at", "after", (timezone.now() - dt.timedelta(days=50)).isoformat())],
+        "ad",
+    ),
+    (
+        "created-before",
+        lambda d: [_c("created_at", "before", (timezone.now() - dt.timedelta(days=50)).isoformat())],
+        "bc",
+    ),
     ("created-within_days", lambda d: [_c("created_at", "within_days", 7)], "d"),
     ("created-within_days-11", lambda d: [_c("created_at", "within_days", 11)], "ad"),
     # engagement: people only, negations need a received message
