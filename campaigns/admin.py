@@ -791,3 +791,6 @@ class SuppressionAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 100
+
+
+from . import admin_segments  # noqa: E402, F401  (the Segment admin, in its own module)
