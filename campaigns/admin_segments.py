@@ -39,7 +39,7 @@ BUILDER_FIELDS = {
 def _messages(detail) -> list[str]:
     """A rules ValidationError's detail as flat sentences."""
     if isinstance(detail, dict):
-        return [m for key, value in detail.items() for m in _messages(value if key != "non_field_errors" else value)]
+        return [m for value in detail.values() for m in _messages(value)]
     if isinstance(detail, list):
         return [m for item in detail for m in _messages(item)]
     return [str(detail)]

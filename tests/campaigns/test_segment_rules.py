@@ -95,7 +95,7 @@ def test_each_op_gives_its_exact_members_on_both_engines(engine, case, match, co
     if connection.vendor == engine:
         data, using = segment_cases.build(), "default"
     else:
-        vendor, using, data = other_engine
+        _vendor, using, data = other_engine
         need(using is not None, "PostgreSQL (127.0.0.1:5432, or SEGMENTS_CHECK_PG_URL)")
     rules = {"match": match, "conditions": conditions(data)}
 
