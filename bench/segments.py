@@ -41,6 +41,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--reuse", action="store_true", help="measure an existing scratch database")
+    parser.add_argument(
+        "--jit", action="store_true", help="leave PostgreSQL's JIT on (off by default: see docs/benchmarks.md)"
+    )
     args = parser.parse_args()
     if not (os.environ.get("DATABASE_URL") or "").startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL database (the scratch database is created beside it).")
@@ -201,6 +204,9 @@ def run(args, do_fill):
             seconds, _ = timed(lambda: cursor.execute("VACUUM ANALYZE"))
             print(f"setup: VACUUM ANALYZE in {seconds:.1f} s")
     with connection.cursor() as cursor:
+        # JIT compiles each of these statements anew (~200 ms of a count on this machine);
+        # production sets it off for the web role (DATABASE_URL `?options=-c%20jit%3Doff`).
+        cursor.execute(f"SET jit = {'on' if args.jit else 'off'}")
         cursor.execute("SELECT count(*) FROM campaigns_lead")
         n_leads = cursor.fetchone()[0]
         cursor.execute("SELECT count(*) FROM campaigns_campaignrecipient")

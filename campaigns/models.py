@@ -230,25 +230,28 @@ class CampaignRecipient(TimestampedModel):
             models.Index(fields=["campaign", "created_at", "id"], name="recipient_campaign_created"),
             models.Index(fields=["message_id"], name="recipient_message_id"),
             models.Index(fields=["campaign", "sent_at"], name="recipient_campaign_sent"),
-            # Segment engagement rules ("opened any campaign within 30 days", …): one small
-            # partial index per stamp, read index-only. Rows enter them only when the stamp
+            # Segment engagement rules ("opened any campaign within 30 days", "clicked campaign
+            # X", …): one small partial index per stamp, read index-only — a range of it for one
+            # campaign, all of it (hashed) for any campaign. Rows enter them only when the stamp
             # is set (once per recipient), so a bulk add of pending recipients pays nothing.
             models.Index(
-                fields=["lead", "sent_at"],
-                name="recipient_lead_received",
+                fields=["campaign", "lead", "sent_at"],
+                name="recipient_received",
                 condition=models.Q(sent_at__isnull=False, bounced_at__isnull=True),
             ),
             models.Index(
-                fields=["lead", "opened_at"], name="recipient_lead_opened", condition=models.Q(opened_at__isnull=False)
+                fields=["campaign", "lead", "opened_at"],
+                name="recipient_opened",
+                condition=models.Q(opened_at__isnull=False),
             ),
             models.Index(
-                fields=["lead", "clicked_at"],
-                name="recipient_lead_clicked",
+                fields=["campaign", "lead", "clicked_at"],
+                name="recipient_clicked",
                 condition=models.Q(clicked_at__isnull=False),
             ),
             models.Index(
-                fields=["lead", "replied_at"],
-                name="recipient_lead_replied",
+                fields=["campaign", "lead", "replied_at"],
+                name="recipient_replied",
                 condition=models.Q(replied_at__isnull=False),
             ),
         ]

@@ -18,7 +18,7 @@ from ..serializers.segments import (
     SegmentSerializer,
 )
 
-LEAD_SORT_FIELDS = ["created_at", "updated_at", "email", "first_name", "last_name", "company", "city", "source"]
+LEAD_SORT_FIELDS = ["created_at", "updated_at", "email", "first_name", "last_name", "company", "city", "source", "status"]
 
 
 class SegmentPermissions(permissions.DjangoModelPermissions):
