@@ -41,6 +41,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--reuse", action="store_true", help="measure an existing scratch database")
+    parser.add_argument("--counts-only", action="store_true", help="skip the segment add (figure 2)")
     parser.add_argument(
         "--jit", action="store_true", help="leave PostgreSQL's JIT on (off by default: see docs/benchmarks.md)"
     )
@@ -235,6 +236,8 @@ def run(args, do_fill):
         print(f"count    {label:<34} p50 {p50 * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms  ({count:,} members)")
     print(f"count    worst p95 {worst * 1000:.0f} ms (target < 1000 ms)")
 
+    if args.counts_only:
+        return
     # 2. Adding a ~500,000-member segment.
     user = get_user_model().objects.create_superuser(
         f"bench-{secrets.token_hex(3)}", "bench@example.com", secrets.token_hex(16)

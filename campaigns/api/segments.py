@@ -18,7 +18,17 @@ from ..serializers.segments import (
     SegmentSerializer,
 )
 
-LEAD_SORT_FIELDS = ["created_at", "updated_at", "email", "first_name", "last_name", "company", "city", "source", "status"]
+LEAD_SORT_FIELDS = [
+    "created_at",
+    "updated_at",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "city",
+    "source",
+    "status",
+]
 
 
 class SegmentPermissions(permissions.DjangoModelPermissions):

@@ -71,10 +71,11 @@ def _pg_parts(col: str, key: str):
         f"CASE WHEN {typ[0]} IN ('string', 'number', 'boolean') THEN {raw[0]} END",
         [*typ[1], *raw[1]],
     )
+    # A simple CASE: the type is computed once per row.
     number = (
-        f"CASE WHEN {typ[0]} = 'number' THEN {raw[0]}::numeric "
-        f"WHEN {typ[0]} = 'string' AND {raw[0]} ~ %s THEN btrim({raw[0]})::numeric END",
-        [*typ[1], *raw[1], *typ[1], *raw[1], NUMERIC_RE, *raw[1]],
+        f"CASE {typ[0]} WHEN 'number' THEN {raw[0]}::numeric "
+        f"WHEN 'string' THEN CASE WHEN {raw[0]} ~ %s THEN btrim({raw[0]})::numeric END END",
+        [*typ[1], *raw[1], *raw[1], NUMERIC_RE, *raw[1]],
     )
     return text, number
 
