@@ -18,8 +18,11 @@ from django.db import connection
 from django.db.models.expressions import RawSQL
 from django.http import StreamingHttpResponse
 
+from fliptech.errors import NotFound
+
 from .csvio import escape_cell
-from .models import CampaignRecipient, Lead
+from .models import CampaignRecipient, Lead, Segment
+from .segments.selectors import segment_leads
 
 LEAD_COLUMNS = (
     "id",
@@ -55,21 +58,15 @@ CHUNK_ROWS = 5000
 FLUSH_BYTES = 64 * 1024
 
 
-class SegmentsUnavailable(Exception):
-    """`segment_id` was given but segments are not wired into exports in this build."""
-
-
 def leads_for_export(*, queryset, segment_id=None):
     """The leads an export writes: `queryset` (the lead list's filters applied), narrowed to
-    the members of segment `segment_id` when given.
-
-    MERGE HOOK (segments branch): replace the `raise` with the segment's member filter,
-    e.g. `queryset.filter(segment_members_q(segment))`, 404 for an unknown segment. The
-    API answers 400 `segments_unavailable` until then; tests/campaigns/test_export.py has
-    a strict xfail test for the wiring."""
-    if segment_id is not None:
-        raise SegmentsUnavailable()
-    return queryset
+    the members of segment `segment_id` when given (NotFound for an unknown segment)."""
+    if segment_id is None:
+        return queryset
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is None:
+        raise NotFound("No segment matches the given id.")
+    return queryset.filter(pk__in=segment_leads(segment).values("pk"))
 
 
 def _when(value) -> str:

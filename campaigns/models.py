@@ -234,6 +234,30 @@ class CampaignRecipient(TimestampedModel):
                 name="recipient_backoff",
                 condition=models.Q(not_before__isnull=False),
             ),
+            # Segment engagement rules ("opened any campaign within 30 days", "clicked campaign
+            # X", …): one small partial index per stamp, read index-only — a range of it for one
+            # campaign, all of it (hashed) for any campaign. Rows enter them only when the stamp
+            # is set (once per recipient), so a bulk add of pending recipients pays nothing.
+            models.Index(
+                fields=["campaign", "lead", "sent_at"],
+                name="recipient_received",
+                condition=models.Q(sent_at__isnull=False, bounced_at__isnull=True),
+            ),
+            models.Index(
+                fields=["campaign", "lead", "opened_at"],
+                name="recipient_opened",
+                condition=models.Q(opened_at__isnull=False),
+            ),
+            models.Index(
+                fields=["campaign", "lead", "clicked_at"],
+                name="recipient_clicked",
+                condition=models.Q(clicked_at__isnull=False),
+            ),
+            models.Index(
+                fields=["campaign", "lead", "replied_at"],
+                name="recipient_replied",
+                condition=models.Q(replied_at__isnull=False),
+            ),
         ]
 
     def __str__(self):
@@ -395,3 +419,20 @@ class LeadImportError(models.Model):
 
     def __str__(self):
         return f"line {self.line}: {self.message}"
+
+
+class Segment(TimestampedModel):
+    """A saved audience: leads matching `rules` (see `campaigns.segments`), evaluated when
+    used — membership is never stored, so a segment always means "who matches now"."""
+
+    name = models.CharField(max_length=255, db_index=True)
+    description = models.TextField(blank=True)
+    # {"match": "all" | "any", "conditions": [{"field", "op", "value"}, …]}, validated by
+    # campaigns.segments.rules.rules_clean before it is stored.
+    rules = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return self.name

@@ -8,6 +8,7 @@ from .api.health import HealthView
 from .api.imports import LeadExportView, LeadImportCreateView, LeadImportErrorsView, LeadImportView, RecipientExportView
 from .api.leads import LeadViewSet
 from .api.recipients import CampaignRecipientsView, CampaignRecipientView
+from .api.segments import SegmentViewSet
 from .api.templates import EmailTemplateViewSet
 
 
@@ -23,6 +24,7 @@ router = Router()
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("leads", LeadViewSet, basename="lead")
 router.register("templates", EmailTemplateViewSet, basename="template")
+router.register("segments", SegmentViewSet, basename="segment")
 
 urlpatterns = [
     # Before the router: "health" would otherwise be taken for a campaign id.

@@ -5,6 +5,7 @@ recipients, links and the suppression list — one module per concern:
 - `stats` and `chart`: the campaign page's statistics panel (other apps add to it with
   `register_stats_panel`; tracking does);
 - `leads`: leads and the suppression list; `templates`: templates and their preview;
+- `imports`: the lead list's CSV import and export pages; `segments`: the segment builder;
 - `history`: recipients and links, read-only; `shared`: what they all use.
 
 Every state change goes through `campaigns.services` (the same guards as the API): a 409
@@ -13,7 +14,7 @@ large tables: metrics for a whole changelist page come from one grouped query, f
 keys use raw-id widgets, and the big lists skip the full-table COUNT.
 """
 
-from . import campaigns, history, leads, templates  # noqa: F401  (each registers its models)
+from . import campaigns, history, imports, leads, segments, templates  # noqa: F401  (each registers its models)
 from .chart import hourly_chart_svg
 from .shared import REFUSALS, ByCampaignFilter, EstimatedCountPaginator, HistoryAdmin, by_pk, error_text
 from .stats import register_stats_panel

@@ -7,11 +7,13 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from fliptech.api import BadRequest, error_responses
+from fliptech.api import error_responses
+from fliptech.ids import parse_pk
 
 from .. import exports
 from ..csvio import escape_cell
@@ -157,12 +159,10 @@ class LeadExportView(generics.GenericAPIView):
     )
     def get(self, request, *args, **kwargs):
         queryset = self.filter_queryset(Lead.objects.all())
-        segment = self.request.query_params.get("segment_id")
-        try:
-            queryset = exports.leads_for_export(queryset=queryset, segment_id=int(segment) if segment else None)
-        except exports.SegmentsUnavailable:
-            raise BadRequest("Exporting a segment is not available yet.", code="segments_unavailable") from None
-        return exports.leads_csv(queryset)
+        segment_id = parse_pk(request.query_params.get("segment_id"))  # checked by the filter
+        if segment_id is not None and not request.user.has_perm("campaigns.view_segment"):
+            raise PermissionDenied()
+        return exports.leads_csv(exports.leads_for_export(queryset=queryset, segment_id=segment_id))
 
 
 class RecipientExportView(generics.GenericAPIView):

@@ -4,6 +4,7 @@ from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from fliptech.api import error_responses, paginated
@@ -96,6 +97,11 @@ class CampaignRecipientsView(_CampaignRecipientsBase):
         data = AddRecipientsRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         params = {key: value for key, value in data.validated_data.items() if value is not None}
+        if "segment_id" in params:
+            # Reading a segment's members is reading segments.
+            if not request.user.has_perm("campaigns.view_segment"):
+                raise PermissionDenied("Adding a segment needs the campaigns.view_segment permission.")
+            params["segment"] = params.pop("segment_id")
         return Response(audience.recipients_add(campaign=campaign, **params))
 
 

@@ -3,10 +3,10 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from fliptech.ids import parse_id_list_item
+from fliptech.ids import parse_id_list_item, parse_pk
 
 from ..audience import MAX_ITEMS, TooManyItems
-from ..models import CampaignRecipient, Lead
+from ..models import CampaignRecipient, Lead, Segment
 
 
 class CampaignRecipientSerializer(serializers.ModelSerializer):
@@ -128,8 +128,27 @@ class LeadFiltersSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 1})
+class SegmentIdField(serializers.Field):
+    """A saved segment's id → the Segment (unknown → 400)."""
+
+    default_error_messages = {"invalid": "A valid segment id is required.", "unknown": "No segment with this id."}
+
+    def to_internal_value(self, data):
+        pk = parse_pk(data)
+        if pk is None:
+            self.fail("invalid")
+        segment = Segment.objects.filter(pk=pk).first()
+        if segment is None:
+            self.fail("unknown")
+        return segment
+
+    def to_representation(self, value):
+        return value.pk
+
+
 class AddRecipientsRequestSerializer(serializers.Serializer):
-    """AddRecipientsRequest: at least one of the three keys."""
+    """AddRecipientsRequest: at least one of the four keys."""
 
     lead_ids = LeadIdsField(required=False, help_text=f"1–{MAX_ITEMS} lead ids.")
     leads = LeadObjectsField(
@@ -139,11 +158,16 @@ class AddRecipientsRequestSerializer(serializers.Serializer):
         "gets the fields given and keeps the others. An invalid object is reported in `errors`, the rest go ahead.",
     )
     lead_filters = LeadFiltersSerializer(required=False, allow_null=True)
+    segment_id = SegmentIdField(
+        required=False,
+        allow_null=True,
+        help_text="A saved segment: every member now (needs `campaigns.view_segment`).",
+    )
 
     def validate(self, attrs):
-        if not any(attrs.get(key) is not None for key in ("lead_ids", "leads", "lead_filters")):
+        if not any(attrs.get(key) is not None for key in ("lead_ids", "leads", "lead_filters", "segment_id")):
             raise serializers.ValidationError(
-                {"non_field_errors": ["Give lead_ids, leads or lead_filters."]}, code="required"
+                {"non_field_errors": ["Give lead_ids, leads, lead_filters or segment_id."]}, code="required"
             )
         if len(attrs.get("lead_ids", ())) + len(attrs.get("leads", ())) > MAX_ITEMS:
             raise TooManyItems()
@@ -151,7 +175,9 @@ class AddRecipientsRequestSerializer(serializers.Serializer):
 
 
 class BulkErrorSerializer(serializers.Serializer):
-    item = serializers.JSONField(help_text="The lead id or email as given (or `leads[i]`, `lead_filters`).")
+    item = serializers.JSONField(
+        help_text="The lead id or email as given (or `leads[i]`, `lead_filters`, `segment_id`)."
+    )
     message = serializers.CharField()
 
 
