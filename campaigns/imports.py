@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from fliptech.errors import BadRequest, TooLarge
 
-from . import csvio
+from . import csvio, queue
 from .audience import clean_attributes, clean_tags, lead_input_clean
 from .import_writers import Writer
 from .models import LeadImport, LeadImportError
@@ -104,9 +104,7 @@ def import_create(*, upload, mapping=None, tags="", update_existing=True, user=N
     lead_import.file.save("upload.csv", File(upload), save=False)
     with transaction.atomic():
         lead_import.save()
-        from .tasks import import_leads
-
-        transaction.on_commit(lambda: import_leads.delay(lead_import.pk))
+        queue.send_on_commit(queue.IMPORT_LEADS, lead_import.pk)
     return lead_import
 
 

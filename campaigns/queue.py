@@ -14,6 +14,7 @@ from django.db import transaction
 
 SEND_CAMPAIGN = "campaigns.tasks.send_campaign"
 SEND_TEST_EMAIL = "campaigns.tasks.send_test_email"
+IMPORT_LEADS = "campaigns.tasks.import_leads"
 
 
 def send(name: str, *args) -> None:

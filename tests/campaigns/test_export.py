@@ -135,9 +135,9 @@ def test_export_answers_an_accept_text_csv_client(api):
     assert api.get("/api/v1/leads/export", HTTP_ACCEPT="text/csv").status_code == 200
 
 
-def test_segment_export_is_refused_until_segments_are_wired(api):
-    response = api.get("/api/v1/leads/export", {"segment_id": "1"})
-    assert response.status_code == 400 and response.json()["code"] == "segments_unavailable"
+def test_export_of_an_unknown_segment_answers_404(api):
+    response = api.get("/api/v1/leads/export", {"segment_id": "999999"})
+    assert response.status_code == 404
 
 
 def test_segment_export_writes_the_segments_members(api):
