@@ -260,9 +260,6 @@ SEND_DB_RETRY_SECONDS = env_int("SEND_DB_RETRY_SECONDS", 300)
 # PostgreSQL: let the sender's per-message commits skip the WAL flush wait (docs/sending.md).
 # Off by default: a database crash must not forget a "sent" mark (that would mean a resend).
 SEND_ASYNC_COMMIT = env_bool("SEND_ASYNC_COMMIT", False)
-# No longer read: the start must follow the SMTP envelope now (the in-flight mark), so there is
-# nothing left to overlap (docs/sending.md). Kept so that old environments still load.
-SEND_OVERLAP_DATABASE = env_bool("SEND_OVERLAP_DATABASE", True)
 # SMTP PIPELINING: unset = when the server offers it; 1/0 force it on/off.
 SEND_SMTP_PIPELINING = {"1": True, "0": False}.get(os.environ.get("SEND_SMTP_PIPELINING", ""))
 # Where shared pacing state lives: the Redis URL when the broker is Redis.

@@ -8,8 +8,8 @@ The package, by concern (docs/sending.md has the guarantees):
 - `mime` — building messages; `transport` — SMTP and Django/anymail backends, and the
   classification of failures (`errors`).
 - `prepare` — compiled templates, links, the render-ahead thread.
-- `step` — the one per-message step (start → send → classify → record); `drivers` — plain
-  and overlapped (pipelined) ways to start and hand over a message; `batch` — one batch.
+- `step` — the one per-message step (start → send → classify → record); `drivers` — the
+  whole-message and the two-phase SMTP (envelope, start, data) ways to hand a message over; `batch` — one batch.
 - `testmail` — test messages. Pacing is `campaigns.pacing`.
 
 The names below are the engine's public surface (tasks, tests and benchmarks use them).

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration, 
 
 RECOVERY_LIMIT = 60  # seconds: the promise
 OUTAGE = 60  # seconds: the outages are real minutes
-PIPELINED = {"SEND_SMTP_PIPELINING": "1"}  # the overlapped driver (a server offering PIPELINING)
+PIPELINED = {"SEND_SMTP_PIPELINING": "1"}  # the two-phase SMTP driver, its envelope pipelined
 PLAIN = {"SEND_SMTP_PIPELINING": "0"}  # the plain driver
 
 
