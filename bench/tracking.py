@@ -312,6 +312,8 @@ def main():
                 f"{kind}: {100 * r['rps'] / ceiling_rps:.0f}% of ceiling (target ≥ 60%), "
                 f"p99 {r['p99_ms']:.1f} ms (target < 50) → {'PASS' if ok else 'MISS'}"
             )
+        # The machine may be shared: the load at the end says whether it changed during the run.
+        print(f"load at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
     finally:
         for p in procs:
             stop(p)
