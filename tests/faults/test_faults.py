@@ -170,14 +170,21 @@ def test_redis_restarted_mid_campaign_chain_picked_up_within_60s(faults_env, pri
         procs.stop_all()
 
 
-def terminate_app_connections() -> int:
-    """pg_terminate_backend on every backend of the test database except this test's own."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0]
+def terminate_app_connections(*, within: float = 5.0) -> int:
+    """pg_terminate_backend on every backend of the test database except this test's own;
+    how many it terminated. Tried again for up to `within` seconds until it hits at least
+    one: a worker between two tasks may hold no connection at that very instant."""
+    deadline = time.monotonic() + within
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            terminated = cursor.fetchone()[0]
+        if terminated or time.monotonic() > deadline:
+            return terminated
+        time.sleep(0.02)
 
 
 def test_database_connections_terminated_3_times_mid_batch(procs, smtp):
