@@ -14,7 +14,7 @@ A delete only adjusts an existing counter row (the campaign's lowest shard), nev
 one: when Django deletes a campaign it may delete the counter rows before the recipients.
 
 `COUNTERS` below is the one list of counters: the `CampaignCounters` model gets a column per
-entry (campaigns/models.py), the triggers here sum its expressions, `campaigns.selectors`
+entry (campaigns/models/campaign.py), the triggers here sum its expressions, `campaigns.selectors`
 reads the columns (and recounts them from the recipient rows with the same expressions), and
 `METRIC_COLUMNS` says which of them the API's CampaignMetrics shows. A new counter is one
 line in `COUNTERS` plus a migration (the model's new column, and `install_triggers` again).

@@ -1,0 +1,78 @@
+"""Leads and the suppression list."""
+
+from django.db import models
+from django.db.models.functions import Lower
+
+from .base import TimestampedModel, status_check
+
+
+class LeadStatus(models.TextChoices):
+    NEW = "new"
+    CONTACTED = "contacted"
+    QUALIFIED = "qualified"
+    CONVERTED = "converted"
+
+
+class Lead(TimestampedModel):
+    Status = LeadStatus
+
+    email = models.EmailField(max_length=254)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    company = models.CharField(max_length=255, blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    city = models.CharField(max_length=100, blank=True, db_index=True)
+    source = models.CharField(
+        max_length=50,
+        blank=True,
+        db_index=True,
+        help_text="Where the lead was found, e.g. craigslist, google_maps, linkedin, job_boards.",
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW, db_index=True)
+    tags = models.JSONField(default=list, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="lead_email_ci_unique"),
+            status_check("lead_status_valid", "status", LeadStatus.choices),
+        ]
+
+    def __str__(self):
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
+
+class SuppressionReason(models.TextChoices):
+    UNSUBSCRIBED = "unsubscribed"
+    HARD_BOUNCE = "hard_bounce"
+    COMPLAINT = "complaint"
+    MANUAL = "manual"
+
+
+class Suppression(models.Model):
+    """An address no campaign may send to. Stored lower-cased."""
+
+    Reason = SuppressionReason
+
+    email = models.EmailField(max_length=254, unique=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    source = models.CharField(
+        max_length=255, blank=True, help_text="What suppressed it, e.g. a campaign id or a provider."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [status_check("suppression_reason_valid", "reason", SuppressionReason.choices)]
+
+    def __str__(self):
+        return f"{self.email} ({self.reason})"
+
+    def save(self, *args, **kwargs):
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
