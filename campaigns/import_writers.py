@@ -63,11 +63,23 @@ class Writer:
             return set()
         sql, params = _set(emails)
         with connection.cursor() as cursor:
+            if not _pg():
+                cursor.execute(
+                    f"INSERT INTO {self.seen} (email) SELECT * FROM ({sql}) v WHERE true"
+                    " ON CONFLICT DO NOTHING RETURNING email",
+                    params,
+                )
+                return {row[0] for row in cursor.fetchall()}
+            # Only the emails seen before come back (usually none): a chunk's worth of rows
+            # through the socket costs more than the insert.
             cursor.execute(
-                f"INSERT INTO {self.seen} (email) SELECT * FROM ({sql}) v WHERE true ON CONFLICT DO NOTHING RETURNING email",
+                f"WITH v (email) AS ({sql}),"
+                f" new AS (INSERT INTO {self.seen} (email) SELECT email FROM v ON CONFLICT DO NOTHING RETURNING email)"
+                " SELECT email FROM v EXCEPT SELECT email FROM new",
                 params,
             )
-            return {row[0] for row in cursor.fetchall()}
+            seen_before = {row[0] for row in cursor.fetchall()}
+        return set(emails) - seen_before
 
     def existing(self, emails: list[str], *, lock: bool) -> dict[str, dict]:
         """{lower email: the stored lead's fields (+ "id")} for the leads with these emails,
@@ -108,9 +120,10 @@ class Writer:
                 cursor.execute(
                     f"INSERT INTO {self.table} ({names}, created_at, updated_at) "
                     f"SELECT {names}, %s, %s FROM {self.stage} WHERE id IS NULL ORDER BY line "
-                    "ON CONFLICT DO NOTHING RETURNING id",
+                    "ON CONFLICT DO NOTHING",
                     [now_db, now_db],
                 )
+                return cursor.rowcount
             else:
                 cursor.execute(
                     f"INSERT INTO {self.table} ({names}, created_at, updated_at) "

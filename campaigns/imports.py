@@ -41,6 +41,7 @@ from . import csvio, queue
 from .audience import clean_attributes, clean_tags, lead_input_clean
 from .import_writers import Writer
 from .models import LeadImport, LeadImportError
+from .pipeline import ahead
 
 log = logging.getLogger(__name__)
 COUNTERS = ("created", "updated", "unchanged", "invalid", "duplicates", "suppressed")
@@ -148,7 +149,8 @@ def import_run(*, import_id: int) -> LeadImport | None:
         storage, name = lead_import.file.storage, lead_import.file.name
         if lead_import.total_rows is None:
             with storage.open(name, "rb") as binary:
-                total = sum(1 for _ in _records(csvio.text_reader(binary, lead_import.delimiter)))
+                # Rows with a non-empty cell, less the header (what `_records` yields), counted in C.
+                total = max(0, sum(map(any, csvio.text_reader(binary, lead_import.delimiter))) - 1)
             LeadImport.objects.filter(pk=lead_import.pk).update(total_rows=total)
         writer.open()
         with storage.open(name, "rb") as binary:
@@ -184,16 +186,25 @@ def _records(reader):
 
 
 def _import_rows(lead_import, writer, records):
-    chunk_rows = max(1, settings.IMPORT_CHUNK_ROWS)
+    """Write the file chunk by chunk. The rows are read and cleaned (pure Python, no
+    database) in a thread one chunk ahead, so the cleaning of chunk n+1 runs while the
+    database works on chunk n (the GIL is free while psycopg waits)."""
     skip = lead_import.processed_rows  # committed by an earlier run
+    chunks = _chunks(records, max(1, settings.IMPORT_CHUNK_ROWS))
+    cleaned = ahead(chunks, lambda chunk: _clean(chunk, lead_import.targets, lead_import.tags))
+    for chunk, clean in cleaned:
+        skip = _chunk(lead_import, writer, chunk, replay=skip, cleaned=clean)
+
+
+def _chunks(records, size):
     chunk = []
     for record in records:
         chunk.append(record)
-        if len(chunk) >= chunk_rows:
-            skip = _chunk(lead_import, writer, chunk, replay=skip)
+        if len(chunk) >= size:
+            yield chunk
             chunk = []
     if chunk:
-        _chunk(lead_import, writer, chunk, replay=skip)
+        yield chunk
 
 
 def _clean(chunk, targets, extra_tags):
@@ -247,11 +258,12 @@ def _new(line: int, lead: dict) -> dict:
     return {**_NEW, **lead, "line": line}
 
 
-def _chunk(lead_import, writer, chunk, *, replay: int) -> int:
-    """Validate and write one chunk in one transaction with the import's counters. The
-    first `replay` rows were written by an earlier run: only their emails are remembered
-    again. Returns how many rows are still to replay."""
-    valid, duplicates, errors = _clean(chunk, lead_import.targets, lead_import.tags)
+def _chunk(lead_import, writer, chunk, *, replay: int, cleaned=None) -> int:
+    """Validate (unless `cleaned` is given: `_clean`'s answer for it) and write one chunk in
+    one transaction with the import's counters. The first `replay` rows were written by an
+    earlier run: only their emails are remembered again. Returns how many rows are still to
+    replay."""
+    valid, duplicates, errors = cleaned or _clean(chunk, lead_import.targets, lead_import.tags)
     if replay >= len(chunk):
         writer.first_seen(list(valid))
         return replay - len(chunk)
