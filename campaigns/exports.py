@@ -21,24 +21,10 @@ from django.http import StreamingHttpResponse
 from fliptech.errors import NotFound
 
 from .csvio import escape_cell
-from .models import CampaignRecipient, Lead, Segment
+from .models import LEAD_FIELDS, CampaignRecipient, Lead, Segment
 from .segments.selectors import segment_leads
 
-LEAD_COLUMNS = (
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "company",
-    "phone",
-    "city",
-    "source",
-    "status",
-    "tags",
-    "attributes",
-    "created_at",
-    "updated_at",
-)
+LEAD_COLUMNS = LEAD_FIELDS  # the API's fields, in its order
 RECIPIENT_COLUMNS = (
     "email",
     "first_name",
@@ -73,24 +59,22 @@ def _when(value) -> str:
     return value.isoformat().replace("+00:00", "Z") if value is not None else ""
 
 
+def _lead_cell(name: str, value):
+    """One lead value as its CSV cell (what `_lead_sql` makes PostgreSQL write)."""
+    if name in ("id", "status"):
+        return value
+    if name in ("created_at", "updated_at"):
+        return _when(value)
+    if name == "tags":
+        return escape_cell(", ".join(value)) if value else ""
+    if name == "attributes":
+        return json.dumps(value, ensure_ascii=False) if value else ""
+    return escape_cell(value)
+
+
 def lead_rows(queryset):
     for row in queryset.order_by("id").values_list(*LEAD_COLUMNS).iterator(chunk_size=CHUNK_ROWS):
-        pk, email, first, last, company, phone, city, source, status, tags, attributes, created, updated = row
-        yield (
-            pk,
-            escape_cell(email),
-            escape_cell(first),
-            escape_cell(last),
-            escape_cell(company),
-            escape_cell(phone),
-            escape_cell(city),
-            escape_cell(source),
-            status,
-            escape_cell(", ".join(tags)) if tags else "",
-            json.dumps(attributes, ensure_ascii=False) if attributes else "",
-            _when(created),
-            _when(updated),
-        )
+        yield tuple(_lead_cell(name, value) for name, value in zip(LEAD_COLUMNS, row, strict=True))
 
 
 def recipient_rows(queryset):

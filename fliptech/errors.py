@@ -7,7 +7,8 @@ documented HTTP answers, the admin and beat into one sentence through `describe`
 - `Conflict` (409 `{"detail", "code"}`): the object's state forbids the move.
 - `NotFound` (404): also a Django `Http404`, so a plain Django view answers 404 too.
 - `BadRequest` (400 `{"detail", "code"}`): the request as a whole cannot be carried out.
-- `Invalid` (400 `{"field": ["message", …]}`): field errors, DRF's validation shape.
+- `Invalid` (400 `{"field": ["message", …]}`): field errors, DRF's validation shape (also
+  nested: `{"field": {"2": ["message"]}}`).
 """
 
 from django.http import Http404
@@ -47,21 +48,37 @@ class TooLarge(DomainError):
 
 
 class Invalid(DomainError):
-    """Field errors: `fields` is `{"field": ["message", …]}`."""
+    """Field errors: `fields` is `{"field": ["message", …]}` — or, for a field holding a list
+    or an object, `{"field": {"2": ["message", …]}}` (the messages of its item 2)."""
 
     default_code = "invalid"
 
     def __init__(self, fields: dict, *, code: str | None = None):
-        self.fields = {name: list(msgs) if isinstance(msgs, (list, tuple)) else [msgs] for name, msgs in fields.items()}
+        self.fields = {name: _field_messages(msgs) for name, msgs in fields.items()}
         super().__init__(describe_fields(self.fields), code=code)
+
+    def messages(self) -> list[str]:
+        """Every message, flat (a form's list of errors)."""
+        return _flat(self.fields)
+
+
+def _field_messages(msgs):
+    if isinstance(msgs, dict):
+        return {str(key): _field_messages(value) for key, value in msgs.items()}
+    return list(msgs) if isinstance(msgs, (list, tuple)) else [msgs]
+
+
+def _flat(msgs) -> list[str]:
+    if isinstance(msgs, dict):
+        return [m for value in msgs.values() for m in _flat(value)]
+    if isinstance(msgs, (list, tuple)):
+        return [m for item in msgs for m in _flat(item)]
+    return [str(msgs)]
 
 
 def describe_fields(fields: dict) -> str:
-    """`{"field": ["a", "b"]}` as "field: a b; other: c"."""
-    return "; ".join(
-        f"{name}: {' '.join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))}"
-        for name, msgs in fields.items()
-    )
+    """`{"field": ["a", "b"]}` as "field: a b; other: c" (nested messages flattened)."""
+    return "; ".join(f"{name}: {' '.join(_flat(msgs))}" for name, msgs in fields.items())
 
 
 def describe(exc: Exception) -> str:

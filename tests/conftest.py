@@ -86,3 +86,14 @@ def _clear_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_render_caches():
+    """The per-process caches of compiled templates and link ids (`campaigns.sending.prepare`)
+    are keyed by ids, which SQLite reuses once a transactional test has deleted the rows: every
+    test starts with them empty, whatever its directory."""
+    from campaigns.sending import prepare
+
+    prepare._compiled.clear()
+    prepare._link_ids.clear()

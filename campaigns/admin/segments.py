@@ -18,8 +18,8 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from rest_framework.exceptions import ValidationError
 
+from fliptech.errors import Invalid
 from fliptech.ids import parse_pk
 
 from .. import states
@@ -37,15 +37,6 @@ BUILDER_FIELDS = {
     "created_at": CREATED_OPS,
     "engagement": ENGAGEMENT_OPS,
 }
-
-
-def _messages(detail) -> list[str]:
-    """A rules ValidationError's detail as flat sentences."""
-    if isinstance(detail, dict):
-        return [m for value in detail.values() for m in _messages(value)]
-    if isinstance(detail, list):
-        return [m for item in detail for m in _messages(item)]
-    return [str(detail)]
 
 
 class SegmentForm(forms.ModelForm):
@@ -78,8 +69,8 @@ class SegmentForm(forms.ModelForm):
             raise forms.ValidationError("Enter the rules as JSON (the builder does it for you).") from None
         try:
             rules_clean(rules)
-        except ValidationError as exc:
-            raise forms.ValidationError(_messages(exc.detail)) from None
+        except Invalid as exc:
+            raise forms.ValidationError(exc.messages()) from None
         return rules
 
 
@@ -140,8 +131,8 @@ class SegmentAdmin(admin.ModelAdmin):
             rules_clean(rules)
         except ValueError:
             return JsonResponse({"errors": ["The body is not JSON."]}, status=400)
-        except ValidationError as exc:
-            return JsonResponse({"errors": _messages(exc.detail)}, status=400)
+        except Invalid as exc:
+            return JsonResponse({"errors": exc.messages()}, status=400)
         preview = rules_preview(rules)
         return JsonResponse({**preview, "sample": [_sample_row(lead) for lead in preview["sample"]]})
 

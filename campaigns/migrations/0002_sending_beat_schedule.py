@@ -9,12 +9,13 @@ PERIODIC_TASKS = [
 EVERY_SECONDS = 10
 
 
-def register(apps, schema_editor=None):
-    """Idempotent: safe to run again (tests call it after flushing the database)."""
+def register(apps, schema_editor=None, *, every_seconds=EVERY_SECONDS):
+    """Idempotent: safe to run again (tests call it after flushing the database, the fault
+    tests with a shorter period)."""
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
-    every, _ = IntervalSchedule.objects.get_or_create(every=EVERY_SECONDS, period="seconds")
+    every, _ = IntervalSchedule.objects.get_or_create(every=every_seconds, period="seconds")
     for name, task in PERIODIC_TASKS:
         PeriodicTask.objects.update_or_create(
             name=name, defaults={"task": task, "interval": every, "enabled": True}

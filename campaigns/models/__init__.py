@@ -8,12 +8,13 @@ recipient tokens, and statuses limited to their enums.
 from .base import TimestampedModel, new_campaign_id, new_token, status_check
 from .campaign import Campaign, CampaignCounters, CampaignLink, CampaignStatus, LiveCampaignManager
 from .imports import LeadImport, LeadImportError, LeadImportStatus, import_upload_to
-from .leads import Lead, LeadStatus, Suppression, SuppressionReason
+from .leads import LEAD_FIELDS, Lead, LeadStatus, Suppression, SuppressionReason
 from .recipients import CampaignRecipient, RecipientStatus
 from .segments import Segment
 from .templates import EmailTemplate
 
 __all__ = [
+    "LEAD_FIELDS",
     "Campaign",
     "CampaignCounters",
     "CampaignLink",

@@ -13,6 +13,25 @@ class LeadStatus(models.TextChoices):
     CONVERTED = "converted"
 
 
+# A lead's fields as the outside sees them (the contract's Lead), in this order: the API's
+# fields (`serializers.leads.LeadSerializer`) and the CSV export's columns (`exports`).
+LEAD_FIELDS = (
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "phone",
+    "city",
+    "source",
+    "status",
+    "tags",
+    "attributes",
+    "created_at",
+    "updated_at",
+)
+
+
 class Lead(TimestampedModel):
     Status = LeadStatus
 

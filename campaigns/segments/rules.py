@@ -28,8 +28,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from rest_framework import serializers
 
+from fliptech.errors import Invalid
 from fliptech.ids import parse_pk
 
 MAX_CONDITIONS = 100
@@ -195,22 +195,22 @@ def condition_clean(condition, check_campaigns: bool = True) -> dict:
 
 
 def rules_clean(rules, *, check_campaigns: bool = True) -> dict:
-    """`rules` validated and normalised, or a DRF ValidationError whose detail names the
+    """`rules` validated and normalised, or `Invalid` (fliptech.errors) whose fields name the
     condition's index: `{"conditions": {"2": ["Condition 2: unknown op …"]}}` (or `{"match": […]}`).
 
     Segments store the rules as given; they are cleaned again when compiled, with
     `check_campaigns=False` (a campaign deleted since then matches nobody, it is no error)."""
     if not isinstance(rules, dict):
-        raise serializers.ValidationError({"non_field_errors": ['Expected an object {"match", "conditions"}.']})
+        raise Invalid({"non_field_errors": ['Expected an object {"match", "conditions"}.']})
     unknown = sorted(str(key)[:50] for key in rules if key not in ("match", "conditions"))
     if unknown:
-        raise serializers.ValidationError({key: ["Unknown key."] for key in unknown[:20]})
+        raise Invalid({key: ["Unknown key."] for key in unknown[:20]})
     match = rules.get("match", "all")
     if match not in ("all", "any"):
-        raise serializers.ValidationError({"match": ['Must be "all" or "any".']})
+        raise Invalid({"match": ['Must be "all" or "any".']})
     conditions = rules.get("conditions", [])
     if not isinstance(conditions, list) or len(conditions) > MAX_CONDITIONS:
-        raise serializers.ValidationError({"conditions": [f"Must be a list of at most {MAX_CONDITIONS} conditions."]})
+        raise Invalid({"conditions": [f"Must be a list of at most {MAX_CONDITIONS} conditions."]})
     cleaned, errors = [], {}
     for index, condition in enumerate(conditions):
         try:
@@ -218,5 +218,5 @@ def rules_clean(rules, *, check_campaigns: bool = True) -> dict:
         except ValueError as exc:
             errors[str(index)] = [f"Condition {index}: {exc}."]
     if errors:
-        raise serializers.ValidationError({"conditions": errors})
+        raise Invalid({"conditions": errors})
     return {"match": match, "conditions": cleaned}

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from fliptech.api import no_line_breaks
 
 from ..audience import LEAD_TEXT_FIELDS, clean_attributes, clean_tags
-from ..models import Lead
+from ..models import LEAD_FIELDS, Lead
 
 
 class LeadSerializer(serializers.ModelSerializer):
@@ -22,21 +22,7 @@ class LeadSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Lead
-        fields = [
-            "id",
-            "email",
-            "first_name",
-            "last_name",
-            "company",
-            "phone",
-            "city",
-            "source",
-            "status",
-            "tags",
-            "attributes",
-            "created_at",
-            "updated_at",
-        ]
+        fields = list(LEAD_FIELDS)
         read_only_fields = ["id", "created_at", "updated_at"]
         # One-line values: a name may end up in a subject line (a mail header).
         extra_kwargs = {

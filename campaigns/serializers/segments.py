@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from fliptech.api import no_line_breaks
+from fliptech.errors import Invalid
 
 from ..models import Segment
 from ..segments.rules import rules_clean
@@ -48,7 +49,10 @@ class RulesField(serializers.JSONField):
 
     def to_internal_value(self, data):
         data = super().to_internal_value(data)
-        rules_clean(data)
+        try:
+            rules_clean(data)
+        except Invalid as exc:  # nested under this field: {"rules": {"conditions": …}}
+            raise serializers.ValidationError(exc.fields) from None
         return data
 
 

@@ -36,11 +36,14 @@ def eager(django_capture_on_commit_callbacks):
 
 
 def test_lead_export_has_every_field_tags_joined_and_attributes_as_json(api):
-    LeadFactory(email="a@example.com", first_name="Ann", tags=["vip", "roofing"], attributes={"plan": "gold", "n": 3})
+    made = LeadFactory(
+        email="a@example.com", first_name="Ann", tags=["vip", "roofing"], attributes={"plan": "gold", "n": 3}
+    )
 
     header, row = rows(api.get("/api/v1/leads/export"))
 
     assert header == list(LEAD_COLUMNS)
+    assert header == list(api.get(f"/api/v1/leads/{made.pk}").json())  # the API's fields, in its order
     lead = dict(zip(header, row, strict=True))
     assert lead["email"] == "a@example.com" and lead["first_name"] == "Ann"
     assert lead["tags"] == "vip, roofing"

@@ -2,9 +2,13 @@
 broker, and an SMTP server on loopback that can be switched to answer 451 or to refuse
 connections, counting what it received per address.
 
-Everything runs with the product's defaults (leases, backoff, stall check, connection
-age) except what a test names: a small batch size so a campaign is several batches, and a
-slow server (a few ms a message) so a fault lands mid-batch.
+Everything runs with the product's defaults (backoff doubling, attempts, connection age)
+except what a test names: a small batch size so a campaign is several batches, a slow server
+(a few ms a message) so a fault lands mid-batch — and the clock: every timing the recovery
+waits on (lease, stall check, retry backoff, the janitor's period, the outages) is the
+product's times SCALE (`FAULTS_TIME_SCALE`, 0.2 by default: a 30 s lease is 6 s, a 60 s outage
+12 s). The same faults and checks at a fifth of the wall time; `FAULTS_TIME_SCALE=1` runs
+them at the product's own timings with real 60 s outages (docs/reliability.md).
 """
 
 import asyncio
@@ -36,6 +40,20 @@ HTML = (
 )
 MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.I | re.M)
 RECOVERY: dict[str, dict] = {}  # test → {"what": seconds}, printed at the end of the run
+
+SCALE = float(os.environ.get("FAULTS_TIME_SCALE") or 0.2)
+
+
+def scaled(seconds: float) -> int:
+    """A product timing on the tests' clock (whole seconds, at least 1)."""
+    return max(1, round(seconds * SCALE))
+
+
+# The promise is recovery within 60 s of the product's time. Scaled, the part that waits on a
+# timing shrinks with it and what does not (a process starting, a loaded machine) stays:
+# never less than 25 s of wall time.
+RECOVERY_LIMIT = max(scaled(60), 25)
+OUTAGE = scaled(60)  # seconds: the outages (60 s at the product's timings)
 
 
 def record_recovery(test: str, **seconds) -> None:
@@ -235,6 +253,10 @@ class FaultProcs(Procs):
         return Path(proc.log_path).read_text(errors="replace")
 
 
+# The product's timings the workers get on the tests' clock (their defaults: 30, 30, 10, 300).
+SCALED_SETTINGS = ("SEND_LEASE_SECONDS", "SEND_STALL_SECONDS", "SEND_RETRY_BACKOFF_SECONDS", "SEND_DB_RETRY_SECONDS")
+
+
 @pytest.fixture
 def faults_env(transactional_db, smtp, settings):
     need(settings.DATABASES["default"]["ENGINE"].endswith("postgresql"), "PostgreSQL (DATABASE_URL)")
@@ -242,8 +264,9 @@ def faults_env(transactional_db, smtp, settings):
     assert not django_settings.CELERY_TASK_ALWAYS_EAGER
     settings.SITE_URL = "https://mail.example.com"
     # Transactional tests flush the tables the data migration filled: register the janitor
-    # and the launcher again for this test's beat.
-    import_module("campaigns.migrations.0002_sending_beat_schedule").register(registry)
+    # and the launcher again for this test's beat, on the tests' clock.
+    schedule = import_module("campaigns.migrations.0002_sending_beat_schedule")
+    schedule.register(registry, every_seconds=scaled(schedule.EVERY_SECONDS))
     return {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -251,6 +274,7 @@ def faults_env(transactional_db, smtp, settings):
         "EMAIL_URL": f"smtp://127.0.0.1:{smtp.port}?timeout=10",
         "SITE_URL": "https://mail.example.com",
         "SEND_BATCH_SIZE": "25",
+        **{name: str(scaled(getattr(django_settings, name))) for name in SCALED_SETTINGS},
         "PYTHONUNBUFFERED": "1",
     }
 

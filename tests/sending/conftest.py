@@ -286,13 +286,3 @@ def wait_until(predicate, timeout=60, interval=0.1):
 
 
 __all__ = ["Recorder", "database_url", "port_open", "wait_until"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_render_caches():
-    """The per-process caches of compiled templates and link ids are keyed by ids, which
-    SQLite reuses once a transactional test has deleted the rows."""
-    from campaigns.sending import prepare
-
-    prepare._compiled.clear()
-    prepare._link_ids.clear()

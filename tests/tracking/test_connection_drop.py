@@ -198,7 +198,9 @@ def _get(url):
 def _drop_app_connections():
     with _admin_connection() as admin:
         rows = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", [APP_NAME]
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = %s AND datname = current_database()",
+            [APP_NAME],
         ).fetchall()
     return len(rows)
 
