@@ -197,10 +197,19 @@ class LeadFilter(django_filters.FilterSet):
     created_after = CreatedFromFilter(
         field_name="created_at", help_text="Created at or after (ISO 8601 date or date-time; naive = UTC)."
     )
+    engagement_score__gt = django_filters.NumberFilter(method="filter_engagement", help_text="Engagement score > n.")
+    engagement_score__gte = django_filters.NumberFilter(method="filter_engagement", help_text="Engagement score ≥ n.")
+    engagement_score__lt = django_filters.NumberFilter(method="filter_engagement", help_text="Engagement score < n.")
+    engagement_score__lte = django_filters.NumberFilter(method="filter_engagement", help_text="Engagement score ≤ n.")
 
     class Meta:
         model = Lead
         fields = ["source", "status", "city", "tag", "search", "created_after"]
+
+    def filter_engagement(self, queryset, name, value):
+        from . import engagement
+
+        return queryset.filter(engagement.score_q(name.rpartition("__")[2], float(value)))
 
     def filter_tag(self, queryset, name, value):
         from .audience import tags_any

@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import queue, rendering, states
+from .abtest import decide as abtest
 from .exceptions import BadRequest, Invalid, InvalidState
 from .models import Campaign, CampaignRecipient
 
@@ -109,7 +110,8 @@ def campaign_launch(
     - `test_mode=True` only sends one test message to `test_email` (like
       `campaign_send_test`) and leaves the campaign, its status included, unchanged.
     - `send_rate_per_hour`, when given, is stored in the same UPDATE.
-    - On running, `campaigns.tasks.send_campaign` is queued once the transaction commits.
+    - On running, an A/B test splits the recipients (`campaigns.abtest`) and
+      `campaigns.tasks.send_campaign` is queued once the transaction commits.
 
     `user` is accepted for auditing by callers; the launch does not depend on it.
     """
@@ -142,6 +144,7 @@ def campaign_launch(
     with transaction.atomic():
         states.transition(campaign=campaign, action=action, **fields)
         if send_immediately:
+            abtest.start(campaign=campaign)  # an A/B test's split, before the sender can claim
             queue.send_on_commit(queue.SEND_CAMPAIGN, campaign.pk)
     return campaign
 
@@ -159,6 +162,7 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
     recipients not yet sent are sent."""
     with transaction.atomic():
         states.transition(campaign=campaign, action="resume", paused_at=None)
+        abtest.on_resume(campaign=campaign)
         queue.send_on_commit(queue.SEND_CAMPAIGN, campaign.pk)
     return campaign
 

@@ -54,7 +54,7 @@ DUE = SCHEDULED
 
 # Fields that shape the message itself: frozen once the campaign has started sending.
 CONTENT_FIELDS = frozenset(
-    {"template", "subject", "from_email", "from_name", "reply_to", "track_opens", "track_clicks"}
+    {"template", "subject", "from_email", "from_name", "reply_to", "track_opens", "track_clicks", "ab_test"}
 )
 # Everything `campaign_update` may write (never `status`: that is the actions' business).
 UPDATABLE_FIELDS = CONTENT_FIELDS | {"name", "description", "scheduled_at", "send_rate_per_hour"}

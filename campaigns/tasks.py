@@ -102,3 +102,13 @@ def import_leads(self, import_id: int) -> dict | None:
     except ImportBusy as exc:
         raise self.retry(countdown=exc.retry_in) from exc
     return None if lead_import is None else {"id": lead_import.pk, "status": lead_import.status}
+
+
+@shared_task(acks_late=True)
+def decide_ab_tests() -> list:
+    """celery-beat, every 10 s: choose the winner of every automatic A/B test whose duration
+    has passed, and send the rest with it (`campaigns.abtest.decide`). Safe to run twice: a
+    test is decided once."""
+    from .abtest.decide import decide_due
+
+    return decide_due()

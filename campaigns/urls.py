@@ -3,6 +3,7 @@
 from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
+from .api.abtest import CampaignABView, CampaignABWinnerView
 from .api.campaigns import CampaignViewSet
 from .api.health import HealthView
 from .api.imports import LeadExportView, LeadImportCreateView, LeadImportErrorsView, LeadImportView, RecipientExportView
@@ -41,5 +42,8 @@ urlpatterns = [
         CampaignRecipientView.as_view(),
         name="campaign-recipient",
     ),
+    # A/B tests (campaigns/api/abtest.py).
+    re_path(r"^campaigns/(?P<id>[^/]+)/ab/?$", CampaignABView.as_view(), name="campaign-ab"),
+    re_path(r"^campaigns/(?P<id>[^/]+)/ab/winner/?$", CampaignABWinnerView.as_view(), name="campaign-ab-winner"),
     *router.urls,
 ]

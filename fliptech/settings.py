@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "anymail",
     "campaigns",
     "tracking",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -288,6 +289,22 @@ IMPORT_LEASE_SECONDS = env_int("IMPORT_LEASE_SECONDS", 300)
 TRACKING_SCANNER_WINDOW_SECONDS = env_int("TRACKING_SCANNER_WINDOW_SECONDS", 0)
 TRACKING_ANALYTICS_CACHE_SECONDS = env_int("TRACKING_ANALYTICS_CACHE_SECONDS", 300)
 
+# --- Outgoing webhooks (webhooks/, docs/webhooks.md) ----------------------
+
+# Loopback, link-local and private addresses may receive webhooks only with this on (SSRF).
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
+WEBHOOKS_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOKS_TIMEOUT_SECONDS") or 10)
+# Retries: base × 2^(attempt − 1) seconds, at most MAX, for FOR seconds after the event.
+WEBHOOKS_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_BASE_SECONDS") or 30)
+WEBHOOKS_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_MAX_SECONDS") or 3600)
+WEBHOOKS_RETRY_FOR_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_FOR_SECONDS") or 24 * 3600)
+# Deliveries claimed per batch, and POSTed at once per worker process.
+WEBHOOKS_BATCH_SIZE = env_int("WEBHOOKS_BATCH_SIZE", 500)
+WEBHOOKS_CONCURRENCY = env_int("WEBHOOKS_CONCURRENCY", 16)
+# celery-beat queues the delivery task this often; each run delivers for up to DRAIN seconds.
+WEBHOOKS_BEAT_SECONDS = env_int("WEBHOOKS_BEAT_SECONDS", 5)
+WEBHOOKS_DRAIN_SECONDS = float(os.environ.get("WEBHOOKS_DRAIN_SECONDS") or 4)
+
 # --- API ------------------------------------------------------------------
 
 REST_FRAMEWORK = {
@@ -332,6 +349,8 @@ SPECTACULAR_SETTINGS = {
         "CampaignStatusEnum": "campaigns.models.CampaignStatus",
         "LeadStatusEnum": "campaigns.models.LeadStatus",
         "RecipientStatusEnum": "campaigns.models.RecipientStatus",
+        "WebhookEventTypeEnum": "webhooks.models.EventType",
+        "WebhookDeliveryStatusEnum": "webhooks.models.DeliveryStatus",
     },
 }
 

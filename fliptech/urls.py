@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include("tracking.api_urls")),
     path("api/v1/", include("campaigns.urls")),
+    path("api/v1/", include("webhooks.urls")),
     path("", include("tracking.urls")),
 ]
 

@@ -1,4 +1,16 @@
 from django.apps import AppConfig
+from django.db import connections, transaction
+from django.db.models.signals import post_migrate
+
+
+def _reinstall_sqlite_triggers(using="default", **kwargs):
+    """SQLite drops a table's triggers when a migration rebuilds the table: put them back."""
+    from .engagement import install_triggers
+
+    connection = connections[using]
+    if connection.vendor == "sqlite":
+        with transaction.atomic(using=using):
+            install_triggers(connection)
 
 
 class TrackingConfig(AppConfig):
@@ -6,6 +18,7 @@ class TrackingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        post_migrate.connect(_reinstall_sqlite_triggers, sender=self)
         from anymail.signals import tracking
 
         from .receivers import handle_tracking

@@ -20,6 +20,7 @@ from django.db.models.functions import StrIndex, Substr, TruncHour
 from django.utils import timezone
 
 from campaigns import states
+from campaigns.abtest.results import ab_variants
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.selectors import campaign_counters, metrics_from_counter_row
 
@@ -118,6 +119,8 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "emails_per_hour": round(emails_per_hour, 2),
         "average_send_time_seconds": round(average_send_time, 3),
         "last_event_at": newest_event_at,
+        # An A/B test's variants side by side (one grouped query, only for a campaign with a test).
+        "variants": ab_variants(campaign),
     }
 
 

@@ -82,6 +82,16 @@ class TrackingEventsListResponseSerializer(serializers.Serializer):
 # --- Stats and analytics (14, 15) ----------------------------------------------------
 
 
+class ABVariantStatsSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    recipients = serializers.IntegerField()
+    sent = serializers.IntegerField()
+    opened = serializers.IntegerField(help_text="People only.")
+    clicked = serializers.IntegerField(help_text="People only.")
+    replied = serializers.IntegerField()
+    rate = serializers.FloatField(help_text="The test's metric / delivered, percent.")
+
+
 class CampaignStatsResponseSerializer(serializers.Serializer):
     campaign_id = serializers.CharField(help_text="The public `camp_…` id.")
     campaign_name = serializers.CharField()
@@ -116,6 +126,9 @@ class CampaignStatsResponseSerializer(serializers.Serializer):
         help_text="Average seconds between consecutive sends over the sending window."
     )
     last_event_at = serializers.DateTimeField(allow_null=True, help_text="Newest tracking event.")
+    variants = ABVariantStatsSerializer(
+        many=True, help_text="Per A/B variant (empty without a test): the figures of `GET …/ab`'s variants."
+    )
 
 
 class HourCountSerializer(serializers.Serializer):

@@ -14,7 +14,7 @@ large tables: metrics for a whole changelist page come from one grouped query, f
 keys use raw-id widgets, and the big lists skip the full-table COUNT.
 """
 
-from . import campaigns, history, imports, leads, segments, templates  # noqa: F401  (each registers its models)
+from . import abtest, campaigns, history, imports, leads, segments, templates  # noqa: F401  (each registers its models)
 from .chart import hourly_chart_svg
 from .shared import REFUSALS, ByCampaignFilter, EstimatedCountPaginator, HistoryAdmin, by_pk, error_text
 from .stats import register_stats_panel

@@ -25,7 +25,16 @@ from fliptech.ids import parse_pk
 from .. import states
 from ..audience import recipients_add
 from ..models import Campaign, Segment
-from ..segments.rules import ATTRIBUTE_OPS, CREATED_OPS, ENGAGEMENT_OPS, TAG_OPS, TEXT_FIELDS, TEXT_OPS, rules_clean
+from ..segments.rules import (
+    ATTRIBUTE_OPS,
+    CREATED_OPS,
+    ENGAGEMENT_OPS,
+    SCORE_OPS,
+    TAG_OPS,
+    TEXT_FIELDS,
+    TEXT_OPS,
+    rules_clean,
+)
 from ..segments.selectors import rules_preview
 from .shared import REFUSALS, error_text
 
@@ -36,6 +45,7 @@ BUILDER_FIELDS = {
     "attributes.": ATTRIBUTE_OPS,
     "created_at": CREATED_OPS,
     "engagement": ENGAGEMENT_OPS,
+    "engagement_score": SCORE_OPS,
 }
 
 

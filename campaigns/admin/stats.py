@@ -24,7 +24,7 @@ RecipientStatus = CampaignRecipient.Status
 
 # Callables `panel(campaign) -> dict` with any of: "stats" (a CampaignStats dict, whose
 # "metrics" then replace the counters'), "series" ({"sends"|"opens"|"clicks": [{hour,
-# count}]}) and "top_links" (a list). Later panels override earlier ones' keys.
+# count}]}), "top_links" (a list) and "ab" (an A/B test's results, campaigns/admin/abtest.py). Later panels override earlier ones' keys.
 STATS_PANELS = []
 
 
@@ -83,6 +83,7 @@ def stats_context(request, campaign, *, can_change: bool) -> dict:
         "ft_total": sum(by_status.values()),
         "ft_chart": hourly_chart_svg(series),
         "ft_top_links": list(extra.get("top_links", []))[:5],
+        "ft_ab": extra.get("ab"),
         **{f"ft_can_{name}": allowed for name, allowed in states.buttons(campaign, can_change=can_change).items()},
         "ft_test_email": request.user.email,
     }

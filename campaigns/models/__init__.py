@@ -5,6 +5,7 @@ recipient per (campaign, lead), lead emails unique whatever their case, unguessa
 recipient tokens, and statuses limited to their enums.
 """
 
+from .abtest import ABTestDecision
 from .base import TimestampedModel, new_campaign_id, new_token, status_check
 from .campaign import Campaign, CampaignCounters, CampaignLink, CampaignStatus, LiveCampaignManager
 from .imports import LeadImport, LeadImportError, LeadImportStatus, import_upload_to
@@ -15,6 +16,7 @@ from .templates import EmailTemplate
 
 __all__ = [
     "LEAD_FIELDS",
+    "ABTestDecision",
     "Campaign",
     "CampaignCounters",
     "CampaignLink",

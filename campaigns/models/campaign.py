@@ -53,6 +53,8 @@ class Campaign(TimestampedModel):
     paused_at = models.DateTimeField(null=True, blank=True)
     failure_reason = models.TextField(blank=True)
     total_recipients = models.PositiveIntegerField(default=0)
+    # The A/B test (`campaigns.abtest.config`), null = none; a content field (campaigns.states).
+    ab_test = models.JSONField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -50,6 +50,9 @@ class Lead(TimestampedModel):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW, db_index=True)
     tags = models.JSONField(default=list, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
+    # The engagement score's time-free form, kept by a trigger on tracking events
+    # (campaigns.engagement); indexed for the score filters. Empty: no engagement.
+    engagement_key = models.FloatField(null=True, blank=True, editable=False, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -52,6 +52,9 @@ class CampaignRecipient(TimestampedModel):
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     complained_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(blank=True)
+    # The A/B variant (index into the campaign's `ab_test.variants`) this recipient gets;
+    # empty without a test, and for a held recipient until the winner is chosen.
+    variant = models.PositiveSmallIntegerField(null=True, blank=True)
     open_count = models.PositiveIntegerField(default=0)
     click_count = models.PositiveIntegerField(default=0)
     machine_open_count = models.PositiveIntegerField(default=0)

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from fliptech.ids import parse_pk
 
+from .. import engagement
 from ..models import CampaignRecipient
 from . import sql
 from .rules import ATTRIBUTE_PREFIX, TEXT_FIELDS, as_number
@@ -85,6 +86,8 @@ def condition_q(condition: dict) -> Q:
         return _created(op, value)
     if field == "engagement":
         return _engagement(op, value)
+    if field == "engagement_score":
+        return engagement.score_q(op, value)
     key = field[len(ATTRIBUTE_PREFIX) :]
     number = None if op in ("contains", "exists", "not_exists") else as_number(value)
     return Q(sql.attribute_condition(op, key, value, number))

@@ -18,6 +18,8 @@ Decisions where the contract is silent (also in the OpenAPI schema):
 - `engagement`: `value` is `{}` / null or has `campaign` (numeric id or `camp_…` public id of a
   live campaign) and/or `within_days` (> 0; the event's own time — sent, opened, … — within
   that many days). "Received" means sent and not bounced.
+- `engagement_score`: `gt`, `gte`, `lt`, `lte` with a number 0–100 (the score now; see
+  campaigns/engagement.py).
 - An empty `conditions` list matches every lead. At most `MAX_CONDITIONS` conditions.
 """
 
@@ -52,6 +54,7 @@ ENGAGEMENT_OPS = (
     "replied",
     "not_replied",
 )
+SCORE_OPS = ("gt", "gte", "lt", "lte")
 ATTRIBUTE_PREFIX = "attributes."
 
 # A number as a CSV import stores it: optional sign, digits with an optional decimal point,
@@ -74,6 +77,8 @@ def ops_for(field) -> tuple[str, ...] | None:
         return CREATED_OPS
     if field == "engagement":
         return ENGAGEMENT_OPS
+    if field == "engagement_score":
+        return SCORE_OPS
     return None
 
 
@@ -177,6 +182,9 @@ def condition_clean(condition, check_campaigns: bool = True) -> dict:
         value = _days(value) if op == "within_days" else _moment(value)
     elif field == "engagement":
         value = _engagement(value, check_campaigns)
+    elif field == "engagement_score":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            raise ValueError("value must be a number from 0 to 100")
     else:
         key = field[len(ATTRIBUTE_PREFIX) :]
         if not key or len(key) > 100 or _BAD_KEY.search(key):

@@ -18,7 +18,7 @@ from . import store
 from .drivers import TwoPhase, Whole
 from .errors import TransientFailure
 from .mime import Sender
-from .prepare import Prepared, RenderAhead, RenderFailed, compiled_for, prepare_batch
+from .prepare import Prepared, RenderAhead, RenderFailed, any_dynamic, prepare_batch
 from .step import Batch, BatchResult, send_one
 from .transport import Transport
 
@@ -104,8 +104,7 @@ def _send_batch(campaign_id, result, successor) -> BatchResult:
     not_before = None
     try:
         try:
-            _, dynamic = compiled_for(campaign)
-            if dynamic:
+            if any_dynamic(campaign, recipients):
                 messages = Prepared(prepare_batch(campaign, recipients))
             else:
                 messages = RenderAhead(campaign, recipients, Sender.for_campaign(campaign))

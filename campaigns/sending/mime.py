@@ -26,6 +26,7 @@ class Outgoing:
     metadata: dict = field(default_factory=dict)
     rcpt: str = ""  # the envelope recipient (bare address)
     data: bytes | None = None  # the built message, when built ahead
+    from_header: str = ""  # an A/B variant's own From (its sender name); empty: the batch's
 
 
 @dataclass
@@ -73,7 +74,7 @@ def build_mime(out: Outgoing, sender: Sender) -> bytes:
     """The message as RFC 5322 bytes (CRLF), multipart/alternative: text, then HTML."""
     boundary = "=_ft_" + secrets.token_hex(12)  # 96 random bits: never inside a part
     head = [
-        f"From: {sender.from_header}",
+        f"From: {out.from_header or sender.from_header}",
         f"To: {out.to}",
         f"Subject: {encode_subject(out.subject)}",
         f"Date: {formatdate()}",

@@ -8,6 +8,7 @@ import threading
 from django.conf import settings
 
 from .. import rendering
+from ..abtest.content import campaign_for
 from ..models import CampaignLink
 from .mime import Outgoing, Sender, build_mime, list_unsubscribe_headers, to_header
 
@@ -66,7 +67,15 @@ def link_ids(campaign_id: int, urls) -> dict:
     return {u: _link_ids[(campaign_id, u)] for u in urls}
 
 
+def any_dynamic(campaign, recipients) -> bool:
+    """Whether a message of the batch has links its template builds itself (the batch is
+    then rendered up front). Compiles each A/B variant the batch needs, in this thread."""
+    views = {id(v): v for v in (campaign_for(campaign, r) for r in recipients)} or {0: campaign}
+    return any(compiled_for(view)[1] for view in views.values())
+
+
 def outgoing_for(campaign, recipient, parts) -> Outgoing:
+    """The message; `campaign` is the recipient's view of it (its A/B variant's content)."""
     return Outgoing(
         recipient_id=recipient.pk,
         token=recipient.token,
@@ -78,6 +87,7 @@ def outgoing_for(campaign, recipient, parts) -> Outgoing:
         text=parts["text"],
         headers=[*list_unsubscribe_headers(recipient.token), ("X-Campaign-ID", campaign.campaign_id)],
         metadata={"token": recipient.token, "campaign_id": campaign.campaign_id},
+        from_header=Sender.for_campaign(campaign).from_header if campaign.ab_test else "",
     )
 
 
@@ -100,21 +110,21 @@ def prepare_batch(campaign, recipients) -> list:
     """Render every recipient of the batch. Links the template builds itself are found in
     the rendered parts, upserted once for the batch and rewritten. Raises whatever the
     template raises."""
-    compiled, dynamic = compiled_for(campaign)
-    data = rendering.campaign_data(campaign)
     rendered = []
     urls = set()
     for r in recipients:
-        parts = render_parts(compiled, data, r)
+        view = campaign_for(campaign, r)
+        compiled, dynamic = compiled_for(view)
+        parts = render_parts(compiled, rendering.campaign_data(view), r)
         if dynamic:
             urls.update(rendering.find_links(parts["html"], parts["text"], token=r.token))
-        rendered.append((r, parts))
+        rendered.append((r, view, parts))
     ids = link_ids(campaign.pk, urls) if urls else {}
     out = []
-    for r, parts in rendered:
+    for r, view, parts in rendered:
         if ids:
             parts["html"], parts["text"] = rendering.rewrite_links(parts["html"], parts["text"], r.token, ids)
-        out.append(outgoing_for(campaign, r, parts))
+        out.append(outgoing_for(view, r, parts))
     return out
 
 
@@ -126,20 +136,24 @@ class RenderAhead:
     RenderFailed."""
 
     def __init__(self, campaign, recipients, sender: Sender | None):
-        self.compiled, _ = compiled_for(campaign)
+        # Each message's view of the campaign (its A/B variant), compiled here, in the
+        # caller's thread: the helper thread touches no database.
+        self.views = [campaign_for(campaign, r) for r in recipients]
+        self.compiled = {id(v): compiled_for(v)[0] for v in self.views}
+        self.data = {id(v): rendering.campaign_data(v) for v in self.views}
         self.campaign, self.recipients, self.sender = campaign, recipients, sender
-        self.data = rendering.campaign_data(campaign)
         self.queue = queue.Queue()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="render-ahead", daemon=True)
         self.thread.start()
 
     def _run(self):
-        for r in self.recipients:
+        for r, view in zip(self.recipients, self.views, strict=True):
             if self.stop.is_set():
                 return
             try:
-                out = outgoing_for(self.campaign, r, render_parts(self.compiled, self.data, r))
+                key = id(view)
+                out = outgoing_for(view, r, render_parts(self.compiled[key], self.data[key], r))
                 if self.sender is not None:
                     out.data = build_mime(out, self.sender)
             except Exception as exc:  # handed to the sending loop

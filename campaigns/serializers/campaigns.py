@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from fliptech.api import HeaderCharField, IdRelatedField
 
+from ..abtest.config import ABTestField
 from ..models import Campaign, EmailTemplate, Lead
 from ..selectors import campaign_metrics
 
@@ -95,6 +96,8 @@ class CampaignWriteSerializer(serializers.Serializer):
         ),
     )
 
+    ab_test = ABTestField(required=False)
+
     def validate_name(self, value):
         if not value.strip():
             raise serializers.ValidationError("This field may not be blank.", code="blank")
@@ -161,6 +164,7 @@ class CampaignResponseSerializer(serializers.ModelSerializer):
             "completed_at",
             "paused_at",
             "failure_reason",
+            "ab_test",
             "total_recipients",
             "metrics",
             "created_by",

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from fliptech.api import no_line_breaks
 
+from .. import engagement
 from ..audience import LEAD_TEXT_FIELDS, clean_attributes, clean_tags
 from ..models import LEAD_FIELDS, Lead
 
@@ -20,10 +21,17 @@ class LeadSerializer(serializers.ModelSerializer):
         required=False, help_text="A JSON object of free per-lead data, available to templates as lead.attributes."
     )
 
+    engagement_score = serializers.SerializerMethodField(
+        help_text="0–100 from recent human opens (1 point), clicks (3) and replies (5), halving every 30 days "
+        "(docs/engagement.md)."
+    )
+
     class Meta:
         model = Lead
-        fields = list(LEAD_FIELDS)
-        read_only_fields = ["id", "created_at", "updated_at"]
+        # Every stored lead field (the export's columns too), then the computed score:
+        # not a column of the export, so an exported file imports back unchanged.
+        fields = [*LEAD_FIELDS, "engagement_score"]
+        read_only_fields = ["id", "engagement_score", "created_at", "updated_at"]
         # One-line values: a name may end up in a subject line (a mail header).
         extra_kwargs = {
             "email": {"validators": []},
@@ -57,3 +65,6 @@ class LeadSerializer(serializers.ModelSerializer):
             return super().save(**kwargs)
         except IntegrityError:
             raise serializers.ValidationError({"email": ["A lead with this email already exists."]}) from None
+
+    def get_engagement_score(self, lead) -> int:
+        return engagement.score(lead.engagement_key)

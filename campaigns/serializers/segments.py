@@ -20,7 +20,8 @@ RULES_HELP = (
     "(numerically when both sides are numbers or numeric strings, else text, case-insensitively), "
     "`exists`, `not_exists`; `created_at` — `before`, `after` (ISO 8601 date or datetime, naive = UTC), "
     "`within_days` (a number); `engagement` — `received`, `not_received`, `opened`, `not_opened`, "
-    '`clicked`, `not_clicked`, `replied`, `not_replied` with `{"campaign"?: id, "within_days"?: n}` '
+    '`clicked`, `not_clicked`, `replied`, `not_replied` with `{"campaign"?: id, "within_days"?: n}`; '
+    "`engagement_score` — `gt`, `gte`, `lt`, `lte` with a number 0–100 (the lead's score now) "
     "(received = sent and not bounced; machine opens and clicks never count; a negation means received "
     "(that campaign, or any) and did not …). An empty list of conditions matches every lead. A bad "
     'condition is a 400 naming its index: `{"rules": {"conditions": {"2": ["Condition 2: …"]}}}`.'

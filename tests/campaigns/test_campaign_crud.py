@@ -48,6 +48,7 @@ def test_create_answers_201_with_every_contract_field(api, user):
         "completed_at",
         "paused_at",
         "failure_reason",
+        "ab_test",
         "total_recipients",
         "metrics",
         "created_by",

@@ -23,6 +23,7 @@ FIELDS = {
     "status",
     "tags",
     "attributes",
+    "engagement_score",
     "created_at",
     "updated_at",
 }

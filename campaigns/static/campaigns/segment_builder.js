@@ -60,7 +60,7 @@
       campSel.hidden = !engagement;
       daysIn.hidden = !engagement;
       valueIn.hidden = engagement || NO_VALUE.includes(opSel.value);
-      valueIn.type = f === "created_at" && opSel.value === "within_days" ? "number" : "text";
+      valueIn.type = (f === "created_at" && opSel.value === "within_days") || f === "engagement_score" ? "number" : "text";
       valueIn.placeholder = LIST_OPS.includes(opSel.value) ? "comma-separated values" :
         f === "created_at" && opSel.value !== "within_days" ? "YYYY-MM-DD" : "value";
     }
@@ -88,7 +88,7 @@
       value = null;
     } else if (LIST_OPS.includes(op)) {
       value = raw.split(",").map((s) => s.trim()).filter(Boolean);
-    } else if (field === "created_at" && op === "within_days") {
+    } else if ((field === "created_at" && op === "within_days") || field === "engagement_score") {
       value = raw === "" ? null : Number(raw);
     }
     return { field, op, value };
