@@ -49,7 +49,7 @@ CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "fliptech.admin_site.FlipTechAdminConfig",  # django.contrib.admin with our site (header, safe lists)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -16,6 +16,7 @@ from ..audience import MAX_ITEMS, recipients_add
 from ..exceptions import Invalid
 from ..models import Campaign, Lead
 from ..selectors import campaign_metrics
+from .forms import one_line_fields
 from .shared import REFUSALS, by_pk, error_text, percent
 from .stats import stats_context
 
@@ -38,6 +39,10 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        one_line_fields(self, "name", "subject", "from_name")  # the API's HeaderCharField rule
 
     def clean(self):
         """Refuse an edit the campaign's current status forbids (read from the database:
@@ -340,4 +345,7 @@ class CampaignAdmin(admin.ModelAdmin):
         if campaign is not None:
             can_change = self.has_change_permission(request, campaign)
             extra_context.update(stats_context(request, campaign, can_change=can_change))
+            if not states.may_edit(campaign.status):
+                # Nothing on the page can change (states.editable_fields): no Save buttons.
+                extra_context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
         return super().change_view(request, object_id, form_url, extra_context)

@@ -12,6 +12,7 @@ from fliptech.errors import DomainError
 
 from .. import rendering
 from ..models import EmailTemplate, Lead
+from .forms import one_line_fields
 from .shared import by_pk, error_text
 
 
@@ -19,6 +20,10 @@ class EmailTemplateForm(forms.ModelForm):
     class Meta:
         model = EmailTemplate
         fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        one_line_fields(self, "name", "subject")
 
     def clean(self):
         """The same compile check as the API: a template that does not compile is refused

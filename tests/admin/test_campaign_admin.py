@@ -479,9 +479,11 @@ def test_recipient_and_event_lists_do_not_count_the_whole_table(admin_client, dj
     for recipient in campaign.recipients.all()[:10]:
         EmailTrackingFactory(campaign_recipient=recipient, campaign=campaign)
 
-    for name in ("campaignrecipient", "lead"):
-        with django_assert_max_num_queries(10):
-            assert admin_client.get(reverse(f"admin:campaigns_{name}_changelist")).status_code == 200
+    with django_assert_max_num_queries(10):
+        assert admin_client.get(reverse("admin:campaigns_campaignrecipient_changelist")).status_code == 200
+    # The lead list adds two: the tag filter's choices and the page's suppressions.
+    with django_assert_max_num_queries(12):
+        assert admin_client.get(reverse("admin:campaigns_lead_changelist")).status_code == 200
     with django_assert_max_num_queries(10):
         assert admin_client.get(reverse("admin:tracking_emailtracking_changelist")).status_code == 200
 
