@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "fliptech.timezones.BrowserTimezoneMiddleware",  # the admin's dates in the browser's zone
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -280,6 +281,11 @@ IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 100 * 1024 * 1024)
 IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 10_000)
 # A running import whose worker has not committed a chunk for this long is taken over.
 IMPORT_LEASE_SECONDS = env_int("IMPORT_LEASE_SECONDS", 300)
+
+# --- Admin ------------------------------------------------------------------
+
+# How often the campaign page polls its live numbers (campaigns/static/campaigns/live.js).
+ADMIN_LIVE_POLL_MS = env_int("ADMIN_LIVE_POLL_MS", 3000)
 
 # --- Tracking -------------------------------------------------------------
 

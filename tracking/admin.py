@@ -17,6 +17,7 @@ def tracking_stats_panel(campaign) -> dict:
         "stats": analytics["stats"],
         "series": {k: analytics[f"hourly_{k}"] for k in ("sends", "opens", "clicks")},
         "top_links": analytics.get("top_links", []),
+        "analytics": analytics,  # every section, for the campaign's dashboard
     }
 
 
