@@ -289,6 +289,10 @@ ADMIN_LIVE_POLL_MS = env_int("ADMIN_LIVE_POLL_MS", 3000)
 
 # --- Tracking -------------------------------------------------------------
 
+# Opens and clicks by country: iptocc's offline dataset by default; MaxMind's GeoLite2/GeoIP2
+# Country (or City) database when this names its .mmdb file or its directory (tracking/geo.py).
+GEOIP_PATH = os.environ.get("GEOIP_PATH") or None
+
 # Clicks this many seconds after sending are taken for a link scanner's (0 = off; see
 # docs/tracking.md). Analytics answers stay cached while the campaign is unchanged.
 TRACKING_SCANNER_WINDOW_SECONDS = env_int("TRACKING_SCANNER_WINDOW_SECONDS", 0)

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 from functools import lru_cache
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Aggregate, Case, Count, DateTimeField, F, FloatField, Func, Max, Min, Q, Value, When
 from django.db.models.fields.json import KeyTextTransform
@@ -23,6 +22,7 @@ from campaigns import states
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.selectors import campaign_counters, metrics_from_counter_row
 
+from . import geo
 from .models import EmailTracking
 
 Status = CampaignRecipient.Status
@@ -225,31 +225,17 @@ def _by_user_agent(agent_counts) -> tuple[list, list]:
     return _count_list(devices, "label"), _count_list(clients, "label")
 
 
-def _geoip():
-    """A django.contrib.gis GeoIP2 reader when GEOIP_PATH is configured, else None."""
-    if not getattr(settings, "GEOIP_PATH", None):
-        return None
-    try:
-        from django.contrib.gis.geoip2 import GeoIP2
-
-        return GeoIP2()
-    except Exception:  # no database, no library: locations are Unknown
-        return None
-
-
 def _by_location(events, total: int) -> list[dict]:
-    """Hits by country. Without an IP→country database every hit is "Unknown" (no query)."""
-    geo = _geoip()
-    if geo is None:
-        return [{"country": "Unknown", "count": total}] if total else []
+    """Hits by country (tracking.geo: iptocc offline, or GEOIP_PATH's MaxMind database), from
+    the UA_DISTINCT_LIMIT most frequent addresses; hits without an address, or beyond those,
+    are "Unknown"."""
+    rows = list(events.order_by().values("ip_address").annotate(n=Count("id")).order_by("-n")[:UA_DISTINCT_LIMIT])
     counts = {}
-    rows = events.order_by().values("ip_address").annotate(n=Count("id")).order_by("-n")[:UA_DISTINCT_LIMIT]
-    for row in rows:
-        try:
-            country = geo.country_code(row["ip_address"]) or "Unknown"
-        except Exception:  # private or unknown address
-            country = "Unknown"
+    for row, country in zip(rows, geo.country_codes([r["ip_address"] for r in rows]), strict=True):
         counts[country] = counts.get(country, 0) + row["n"]
+    rest = total - sum(counts.values())
+    if rest > 0:
+        counts[geo.UNKNOWN] = counts.get(geo.UNKNOWN, 0) + rest
     return _count_list(counts, "country")
 
 
