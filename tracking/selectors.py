@@ -419,8 +419,8 @@ def campaign_analytics(*, campaign: Campaign) -> dict:
 
 
 def _full_event_scans(campaign) -> dict:
-    """Hourly human opens and clicks, and opens by device and client: they read every human
-    open (and click) of the campaign, in one query on PostgreSQL."""
+    """Hourly human opens and clicks, opens by device and client (one query on PostgreSQL),
+    and opens and clicks by country: they read every human open and click of the campaign."""
     events = EmailTracking.objects.filter(campaign=campaign)
     if connection.vendor == "postgresql":
         hourly_opens, hourly_clicks, agents = _hours_and_agents(events)
@@ -428,11 +428,19 @@ def _full_event_scans(campaign) -> dict:
         hourly_opens, hourly_clicks = _hourly_engagement(events)
         agents = _agent_counts(events.filter(event_type=EventType.OPEN, is_machine=False))
     by_device, by_client = _by_user_agent(agents)
+    human = events.filter(is_machine=False)
     return {
         "hourly_opens": hourly_opens,
         "hourly_clicks": hourly_clicks,
         "opens_by_device": by_device,
         "opens_by_email_client": by_client,
+        # Also scans of every human open and click: on the second connection too.
+        "opens_by_location": _by_location(
+            human.filter(event_type=EventType.OPEN), sum(h["count"] for h in hourly_opens)
+        ),
+        "clicks_by_location": _by_location(
+            human.filter(event_type=EventType.CLICK), sum(h["count"] for h in hourly_clicks)
+        ),
     }
 
 
@@ -440,7 +448,6 @@ def _analytics(campaign, full_event_scans) -> dict:
     """Every section but `_full_event_scans`, whose result `full_event_scans()` gives (asked
     for last, so that a second connection computes it meanwhile)."""
     events = EmailTracking.objects.filter(campaign=campaign)
-    human_opens = events.filter(event_type=EventType.OPEN, is_machine=False)
     human_clicks = events.filter(event_type=EventType.CLICK, is_machine=False)
     recipients = CampaignRecipient.objects.filter(campaign=campaign)
     sections = {
@@ -463,6 +470,4 @@ def _analytics(campaign, full_event_scans) -> dict:
         "engagement": _engagement(campaign),
     }
     sections.update(full_event_scans())
-    sections["opens_by_location"] = _by_location(human_opens, sum(h["count"] for h in sections["hourly_opens"]))
-    sections["clicks_by_location"] = _by_location(human_clicks, sum(h["count"] for h in sections["hourly_clicks"]))
     return sections
