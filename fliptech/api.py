@@ -16,6 +16,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import errors
 from .ids import MAX_PK, parse_pk
+from .text import has_line_break
 
 
 class BadRequest(exceptions.APIException):
@@ -122,7 +123,7 @@ def page_not_found(request, exception=None):
 
 def no_line_breaks(value):
     """Refuse CR, LF and other line separators: the value goes into a mail header."""
-    if isinstance(value, str) and any(ch in value for ch in "\r\n\x0b\x0c\x85\u2028\u2029"):
+    if isinstance(value, str) and has_line_break(value):
         raise ValidationError("Line breaks are not allowed here.", code="line_break")
 
 

@@ -49,7 +49,7 @@ CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "fliptech.admin_site.FlipTechAdminConfig",  # django.contrib.admin with our site (header, safe lists)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "fliptech.timezones.BrowserTimezoneMiddleware",  # the admin's dates in the browser's zone
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -282,7 +283,16 @@ IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 10_000)
 # A running import whose worker has not committed a chunk for this long is taken over.
 IMPORT_LEASE_SECONDS = env_int("IMPORT_LEASE_SECONDS", 300)
 
+# --- Admin ------------------------------------------------------------------
+
+# How often the campaign page polls its live numbers (campaigns/static/campaigns/live.js).
+ADMIN_LIVE_POLL_MS = env_int("ADMIN_LIVE_POLL_MS", 3000)
+
 # --- Tracking -------------------------------------------------------------
+
+# Opens and clicks by country: iptocc's offline dataset by default; MaxMind's GeoLite2/GeoIP2
+# Country (or City) database when this names its .mmdb file or its directory (tracking/geo.py).
+GEOIP_PATH = os.environ.get("GEOIP_PATH") or None
 
 # Clicks this many seconds after sending are taken for a link scanner's (0 = off; see
 # docs/tracking.md). Analytics answers stay cached while the campaign is unchanged.

@@ -3,7 +3,7 @@ tracking figures (stats, analytics, top links) on the campaign page's statistics
 
 from django.contrib import admin
 
-from campaigns.admin import ByCampaignFilter, HistoryAdmin, register_stats_panel
+from campaigns.admin import ByCampaignFilter, HistoryAdmin, register_lead_panel, register_stats_panel
 
 from .models import EmailTracking
 from .selectors import campaign_analytics
@@ -17,7 +17,37 @@ def tracking_stats_panel(campaign) -> dict:
         "stats": analytics["stats"],
         "series": {k: analytics[f"hourly_{k}"] for k in ("sends", "opens", "clicks")},
         "top_links": analytics.get("top_links", []),
+        "analytics": analytics,  # every section, for the campaign's dashboard
     }
+
+
+LEAD_EVENTS_SHOWN = 50
+
+
+@register_lead_panel
+def lead_events_panel(lead) -> dict:
+    """The lead page's events, newest first: one query (through the recipients' lead index
+    and the events' recipient index)."""
+    events = (
+        EmailTracking.objects.filter(campaign_recipient__lead=lead)
+        .select_related("campaign")
+        .only("created_at", "event_type", "is_machine", "url", "event_data", "user_agent", "campaign__name")
+        .order_by("-created_at", "-id")[:LEAD_EVENTS_SHOWN]
+    )
+    rows = []
+    for event in events:
+        data = event.event_data if isinstance(event.event_data, dict) else {}
+        detail = event.url or data.get("reason") or data.get("description") or event.user_agent
+        rows.append(
+            {
+                "created_at": event.created_at,
+                "campaign": event.campaign.name if event.campaign else "-",
+                "event_type": event.get_event_type_display(),
+                "is_machine": event.is_machine,
+                "detail": detail,
+            }
+        )
+    return {"events": rows, "events_max": LEAD_EVENTS_SHOWN}
 
 
 @admin.register(EmailTracking)

@@ -220,8 +220,9 @@ class CampaignStatsView(APIView):
     tags=["campaigns"],
     summary="Campaign analytics",
     parameters=[CAMPAIGN_ID],
-    description='Stats plus breakdowns. Locations are reported as "Unknown" unless an IP→country '
-    "database (GeoIP2, `GEOIP_PATH`) is configured. Never stale: a cached answer is served only "
+    description="Stats plus breakdowns. Locations are ISO countries from an offline IP→country "
+    'dataset (iptocc; MaxMind\'s GeoLite2 when `GEOIP_PATH` is set), "Unknown" for private or '
+    "unlisted addresses. Never stale: a cached answer is served only "
     "while the campaign's counters, status and newest event are unchanged.",
     responses={200: CampaignAnalyticsResponseSerializer, **_errors(401, 404)},
 )

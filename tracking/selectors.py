@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 from functools import lru_cache
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Aggregate, Case, Count, DateTimeField, F, FloatField, Func, Max, Min, Q, Value, When
 from django.db.models.fields.json import KeyTextTransform
@@ -24,6 +23,7 @@ from campaigns.abtest.results import ab_variants
 from campaigns.models import Campaign, CampaignRecipient
 from campaigns.selectors import campaign_counters, metrics_from_counter_row
 
+from . import geo
 from .models import EmailTracking
 
 Status = CampaignRecipient.Status
@@ -228,31 +228,17 @@ def _by_user_agent(agent_counts) -> tuple[list, list]:
     return _count_list(devices, "label"), _count_list(clients, "label")
 
 
-def _geoip():
-    """A django.contrib.gis GeoIP2 reader when GEOIP_PATH is configured, else None."""
-    if not getattr(settings, "GEOIP_PATH", None):
-        return None
-    try:
-        from django.contrib.gis.geoip2 import GeoIP2
-
-        return GeoIP2()
-    except Exception:  # no database, no library: locations are Unknown
-        return None
-
-
 def _by_location(events, total: int) -> list[dict]:
-    """Hits by country. Without an IP→country database every hit is "Unknown" (no query)."""
-    geo = _geoip()
-    if geo is None:
-        return [{"country": "Unknown", "count": total}] if total else []
+    """Hits by country (tracking.geo: iptocc offline, or GEOIP_PATH's MaxMind database), from
+    the UA_DISTINCT_LIMIT most frequent addresses; hits without an address, or beyond those,
+    are "Unknown"."""
+    rows = list(events.order_by().values("ip_address").annotate(n=Count("id")).order_by("-n")[:UA_DISTINCT_LIMIT])
     counts = {}
-    rows = events.order_by().values("ip_address").annotate(n=Count("id")).order_by("-n")[:UA_DISTINCT_LIMIT]
-    for row in rows:
-        try:
-            country = geo.country_code(row["ip_address"]) or "Unknown"
-        except Exception:  # private or unknown address
-            country = "Unknown"
+    for row, country in zip(rows, geo.country_codes([r["ip_address"] for r in rows]), strict=True):
         counts[country] = counts.get(country, 0) + row["n"]
+    rest = total - sum(counts.values())
+    if rest > 0:
+        counts[geo.UNKNOWN] = counts.get(geo.UNKNOWN, 0) + rest
     return _count_list(counts, "country")
 
 
@@ -436,8 +422,8 @@ def campaign_analytics(*, campaign: Campaign) -> dict:
 
 
 def _full_event_scans(campaign) -> dict:
-    """Hourly human opens and clicks, and opens by device and client: they read every human
-    open (and click) of the campaign, in one query on PostgreSQL."""
+    """Hourly human opens and clicks, opens by device and client (one query on PostgreSQL),
+    and opens and clicks by country: they read every human open and click of the campaign."""
     events = EmailTracking.objects.filter(campaign=campaign)
     if connection.vendor == "postgresql":
         hourly_opens, hourly_clicks, agents = _hours_and_agents(events)
@@ -445,11 +431,19 @@ def _full_event_scans(campaign) -> dict:
         hourly_opens, hourly_clicks = _hourly_engagement(events)
         agents = _agent_counts(events.filter(event_type=EventType.OPEN, is_machine=False))
     by_device, by_client = _by_user_agent(agents)
+    human = events.filter(is_machine=False)
     return {
         "hourly_opens": hourly_opens,
         "hourly_clicks": hourly_clicks,
         "opens_by_device": by_device,
         "opens_by_email_client": by_client,
+        # Also scans of every human open and click: on the second connection too.
+        "opens_by_location": _by_location(
+            human.filter(event_type=EventType.OPEN), sum(h["count"] for h in hourly_opens)
+        ),
+        "clicks_by_location": _by_location(
+            human.filter(event_type=EventType.CLICK), sum(h["count"] for h in hourly_clicks)
+        ),
     }
 
 
@@ -457,7 +451,6 @@ def _analytics(campaign, full_event_scans) -> dict:
     """Every section but `_full_event_scans`, whose result `full_event_scans()` gives (asked
     for last, so that a second connection computes it meanwhile)."""
     events = EmailTracking.objects.filter(campaign=campaign)
-    human_opens = events.filter(event_type=EventType.OPEN, is_machine=False)
     human_clicks = events.filter(event_type=EventType.CLICK, is_machine=False)
     recipients = CampaignRecipient.objects.filter(campaign=campaign)
     sections = {
@@ -480,6 +473,4 @@ def _analytics(campaign, full_event_scans) -> dict:
         "engagement": _engagement(campaign),
     }
     sections.update(full_event_scans())
-    sections["opens_by_location"] = _by_location(human_opens, sum(h["count"] for h in sections["hourly_opens"]))
-    sections["clicks_by_location"] = _by_location(human_clicks, sum(h["count"] for h in sections["hourly_clicks"]))
     return sections

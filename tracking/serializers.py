@@ -143,8 +143,8 @@ class LabelCountSerializer(serializers.Serializer):
 
 class LocationCountSerializer(serializers.Serializer):
     country = serializers.CharField(
-        help_text='ISO country, or "Unknown": no IP→country database is configured in this '
-        "deployment, so every hit is reported as Unknown."
+        help_text="ISO 3166-1 alpha-2 country of the hits' addresses (iptocc offline, or GEOIP_PATH's "
+        'MaxMind database), or "Unknown" for private, unlisted or missing addresses.'
     )
     count = serializers.IntegerField()
 

@@ -4,7 +4,8 @@ recipients, links and the suppression list — one module per concern:
 - `campaigns`: the campaign list, form, actions and buttons (rules from `campaigns.states`);
 - `stats` and `chart`: the campaign page's statistics panel (other apps add to it with
   `register_stats_panel`; tracking does);
-- `leads`: leads and the suppression list; `templates`: templates and their preview;
+- `leads`: leads (other apps add to the lead page with `register_lead_panel`; tracking
+  adds the events) and the suppression list; `forms`: the admin's input rules; `templates`: templates and their preview;
 - `imports`: the lead list's CSV import and export pages; `segments`: the segment builder;
 - `history`: recipients and links, read-only; `shared`: what they all use.
 
@@ -16,6 +17,7 @@ keys use raw-id widgets, and the big lists skip the full-table COUNT.
 
 from . import abtest, campaigns, history, imports, leads, segments, templates  # noqa: F401  (each registers its models)
 from .chart import hourly_chart_svg
+from .leads import register_lead_panel
 from .shared import REFUSALS, ByCampaignFilter, EstimatedCountPaginator, HistoryAdmin, by_pk, error_text
 from .stats import register_stats_panel
 
@@ -27,5 +29,6 @@ __all__ = [
     "by_pk",
     "error_text",
     "hourly_chart_svg",
+    "register_lead_panel",
     "register_stats_panel",
 ]

@@ -16,6 +16,8 @@ from ..audience import MAX_ITEMS, recipients_add
 from ..exceptions import Invalid
 from ..models import Campaign, Lead
 from ..selectors import campaign_metrics
+from .dashboard import compare_redirect, dashboard_urls
+from .forms import one_line_fields
 from .shared import REFUSALS, by_pk, error_text, percent
 from .stats import stats_context
 
@@ -38,6 +40,16 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        one_line_fields(self, "name", "subject", "from_name")  # the API's HeaderCharField rule
+        if "scheduled_at" in self.fields:
+            self.fields["scheduled_at"].help_text = (
+                f"In your time zone ({timezone.get_current_timezone_name()}). Saving a draft with a date "
+                "schedules it (it needs a template and recipients); clear the date to keep a draft, "
+                "pause a scheduled campaign to unschedule it."
+            )
 
     def clean(self):
         """Refuse an edit the campaign's current status forbids (read from the database:
@@ -109,7 +121,7 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
     date_hierarchy = "created_at"
     show_full_result_count = False
-    actions = ["launch_selected", "pause_selected", "resume_selected", "duplicate_selected"]
+    actions = ["launch_selected", "pause_selected", "resume_selected", "duplicate_selected", "compare_selected"]
 
     # -- list columns (metrics attached by CampaignChangeList) --
 
@@ -159,13 +171,36 @@ class CampaignAdmin(admin.ModelAdmin):
             created = services.campaign_create(user=request.user, **data)
             obj.pk = created.pk
             obj.refresh_from_db()
+        elif data:
+            try:
+                services.campaign_update(campaign=obj, **data)
+            except REFUSALS as exc:
+                self.message_user(request, f"Not saved: {error_text(exc)}", messages.ERROR)
+                return
+        self._schedule_if_dated(request, obj)
+
+    def _schedule_if_dated(self, request, campaign):
+        """Saving a draft that carries a future date schedules it — the one rule, so a date
+        typed and saved is never silently left in draft. A refusal (no recipients yet, a
+        template that does not render) is said; the campaign stays a draft with its date."""
+        campaign.refresh_from_db()
+        if not states.can("schedule", campaign.status) or campaign.scheduled_at is None:
             return
-        if not data:
+        if campaign.scheduled_at <= timezone.now():
             return
         try:
-            services.campaign_update(campaign=obj, **data)
+            services.campaign_launch(campaign=campaign, user=request.user, send_immediately=False)
         except REFUSALS as exc:
-            self.message_user(request, f"Not saved: {error_text(exc)}", messages.ERROR)
+            self.message_user(
+                request,
+                f"Saved as a draft, not scheduled yet: {error_text(exc)} Save it again, or press Schedule, once it is ready.",
+                messages.WARNING,
+            )
+            return
+        when = timezone.localtime(campaign.scheduled_at)
+        self.message_user(
+            request, f"“{campaign.name}” is scheduled for {when:%Y-%m-%d %H:%M} ({when.tzname()}).", messages.SUCCESS
+        )
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and not states.may_delete(obj.status):
@@ -237,6 +272,10 @@ class CampaignAdmin(admin.ModelAdmin):
                 request, f"“{copy.name}” created as a draft with {added} of {len(ids)} recipient(s).", messages.SUCCESS
             )
 
+    @admin.action(description="Compare selected campaigns (rates side by side)", permissions=["view"])
+    def compare_selected(self, request, queryset):
+        return compare_redirect(queryset)
+
     def get_urls(self):
         def route(suffix, view):
             return path(
@@ -246,6 +285,7 @@ class CampaignAdmin(admin.ModelAdmin):
             )
 
         return [
+            *dashboard_urls(self),
             route("launch", self.launch_view),
             route("schedule", self.schedule_view),
             route("pause", self.pause_view),
@@ -285,7 +325,7 @@ class CampaignAdmin(admin.ModelAdmin):
             object_id,
             "schedule",
             lambda c: services.campaign_launch(campaign=c, user=request.user, send_immediately=False),
-            lambda c: f"“{c.name}” scheduled for {c.scheduled_at:%Y-%m-%d %H:%M} UTC.",
+            lambda c: f"“{c.name}” scheduled for {timezone.localtime(c.scheduled_at):%Y-%m-%d %H:%M (%Z)}.",
         )
 
     def pause_view(self, request, object_id):
@@ -340,4 +380,7 @@ class CampaignAdmin(admin.ModelAdmin):
         if campaign is not None:
             can_change = self.has_change_permission(request, campaign)
             extra_context.update(stats_context(request, campaign, can_change=can_change))
+            if not states.may_edit(campaign.status):
+                # Nothing on the page can change (states.editable_fields): no Save buttons.
+                extra_context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
         return super().change_view(request, object_id, form_url, extra_context)

@@ -104,3 +104,11 @@ class HistoryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    # History is never edited or deleted by hand, whoever asks (superusers included): the
+    # page is view-only (no Save) and the list has no delete action.
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

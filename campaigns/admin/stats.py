@@ -9,6 +9,7 @@ campaigns never imports tracking.
 
 import logging
 
+from django.conf import settings
 from django.db.models import Count
 from django.db.models.functions import TruncHour
 
@@ -35,7 +36,8 @@ def register_stats_panel(panel):
     return panel
 
 
-def _panels(campaign) -> dict:
+def campaign_panels(campaign) -> dict:
+    """What every registered panel adds for `campaign` (a broken panel is logged and skipped)."""
     out = {}
     for panel in STATS_PANELS:
         try:
@@ -62,12 +64,19 @@ def hourly_fallback(campaign) -> dict:
     return {"sends": hourly("sent_at"), "opens": hourly("opened_at"), "clicks": hourly("clicked_at")}
 
 
+def _progress(by_status: dict) -> float:
+    """Percent of the recipients done (no longer pending or queued); `campaign_live`'s rule."""
+    total = sum(by_status.values())
+    waiting = by_status.get(RecipientStatus.PENDING, 0) + by_status.get(RecipientStatus.QUEUED, 0)
+    return round(100 * (total - waiting) / total, 1) if total else 0.0
+
+
 def stats_context(request, campaign, *, can_change: bool) -> dict:
     """The change page's template context: the panel's numbers and which buttons apply."""
     by_status = dict(
         CampaignRecipient.objects.filter(campaign=campaign).order_by().values_list("status").annotate(n=Count("id"))
     )
-    extra = _panels(campaign)
+    extra = campaign_panels(campaign)
     stats = extra.get("stats")
     metrics = stats["metrics"] if stats else campaign_metrics(campaign_ids=[campaign.pk])[campaign.pk]
     series = extra.get("series") or hourly_fallback(campaign)
@@ -81,6 +90,8 @@ def stats_context(request, campaign, *, can_change: bool) -> dict:
         ],
         "ft_recipients_url": recipients_url(campaign.pk),
         "ft_total": sum(by_status.values()),
+        "ft_progress": _progress(by_status),
+        "ft_live_interval": settings.ADMIN_LIVE_POLL_MS,
         "ft_chart": hourly_chart_svg(series),
         "ft_top_links": list(extra.get("top_links", []))[:5],
         "ft_ab": extra.get("ab"),

@@ -12,13 +12,19 @@ from fliptech.errors import DomainError
 
 from .. import rendering
 from ..models import EmailTemplate, Lead
+from .forms import one_line_fields
 from .shared import by_pk, error_text
+from .template_editor import editor_context, editor_urls
 
 
 class EmailTemplateForm(forms.ModelForm):
     class Meta:
         model = EmailTemplate
         fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        one_line_fields(self, "name", "subject")
 
     def clean(self):
         """The same compile check as the API: a template that does not compile is refused
@@ -40,6 +46,10 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     list_filter = ["category"]
     search_fields = ["name", "subject", "description"]
     readonly_fields = ["preview_link"]
+    change_form_template = "admin/campaigns/emailtemplate/change_form.html"  # merge tags, live preview
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, {**(extra_context or {}), **editor_context()})
 
     @admin.display(description="preview")
     def preview_link(self, obj):
@@ -51,6 +61,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return [
+            *editor_urls(self),
             path(
                 "<path:object_id>/preview/",
                 self.admin_site.admin_view(self.preview_view),

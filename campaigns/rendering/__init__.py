@@ -21,7 +21,7 @@ A package by concern; callers import everything from `campaigns.rendering`:
 
 from django.template import Context
 
-from .context import LEAD_FIELDS, SAMPLE_LEAD, campaign_data, context_for, lead_data
+from .context import LEAD_FIELDS, MERGE_TAGS, SAMPLE_LEAD, campaign_data, context_for, lead_data, merge_tags
 from .css import inline_css, inline_css_source, needs_inlining
 from .links import (
     TOKEN_TAG,
@@ -49,6 +49,7 @@ from .text import clean_subject, html_to_text, normalise_text
 __all__ = [
     "HTML_ENGINE",
     "LEAD_FIELDS",
+    "MERGE_TAGS",
     "SAMPLE_LEAD",
     "TEXT_ENGINE",
     "TOKEN_TAG",
@@ -68,6 +69,7 @@ __all__ = [
     "inline_css_source",
     "instrument_source",
     "lead_data",
+    "merge_tags",
     "message_sources",
     "needs_inlining",
     "normalise_text",

@@ -70,3 +70,25 @@ def context_for(*, lead: dict, campaign: dict, unsubscribe: str, view_in_browser
         "view_in_browser_url": view_in_browser,
         TOKEN_VAR: token,
     }
+
+
+# What a template can use, listed beside the editor: (tag, what it gives).
+MERGE_TAGS = [
+    *(
+        (f"{{{{ lead.{name} }}}}", f"the lead's {name.replace('_', ' ')}")
+        for name in LEAD_FIELDS
+        if name not in ("id", "tags", "attributes")
+    ),
+    ("{{ lead.first_name|default:'there' }}", "the first name, or “there” when empty"),
+    ("{{ lead.tags|join:', ' }}", "the lead's tags"),
+    ("{{ campaign.name }}", "the campaign's name"),
+    ("{{ unsubscribe_url }}", "the recipient's one-click unsubscribe link (required in marketing mail)"),
+    ("{{ view_in_browser_url }}", "the message as a web page"),
+]
+
+
+def merge_tags(attribute_keys=()) -> list[tuple[str, str]]:
+    """MERGE_TAGS plus `{{ lead.attributes.<key> }}` for each of `attribute_keys` that a
+    template can name (a Django variable: letters, digits, underscores)."""
+    usable = [k for k in attribute_keys if isinstance(k, str) and k.isidentifier() and not k.startswith("_")]
+    return [*MERGE_TAGS, *((f"{{{{ lead.attributes.{k} }}}}", "a lead attribute") for k in sorted(usable)[:30])]

@@ -1,13 +1,12 @@
 """Lead input and output shapes."""
 
 from django.db import IntegrityError
-from django.db.models.functions import Lower
 from rest_framework import serializers
 
 from fliptech.api import no_line_breaks
 
 from .. import engagement
-from ..audience import LEAD_TEXT_FIELDS, clean_attributes, clean_tags
+from ..lead_input import EMAIL_TAKEN, LEAD_TEXT_FIELDS, clean_attributes, clean_tags, email_taken
 from ..models import LEAD_FIELDS, Lead
 
 
@@ -40,11 +39,8 @@ class LeadSerializer(serializers.ModelSerializer):
 
     def validate_email(self, value):
         value = value.strip().lower()
-        taken = Lead.objects.alias(email_lower=Lower("email")).filter(email_lower=value)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
-            raise serializers.ValidationError("A lead with this email already exists.", code="unique")
+        if email_taken(value, exclude_pk=getattr(self.instance, "pk", None)):
+            raise serializers.ValidationError(EMAIL_TAKEN, code="unique")
         return value
 
     def validate_tags(self, value):
@@ -64,7 +60,7 @@ class LeadSerializer(serializers.ModelSerializer):
         try:
             return super().save(**kwargs)
         except IntegrityError:
-            raise serializers.ValidationError({"email": ["A lead with this email already exists."]}) from None
+            raise serializers.ValidationError({"email": [EMAIL_TAKEN]}) from None
 
     def get_engagement_score(self, lead) -> int:
         return engagement.score(lead.engagement_key)

@@ -73,6 +73,7 @@ def test_analytics_endpoint_queries(api, campaign, settings, django_assert_num_q
     # PostgreSQL: + the median open and click times (1) + hourly opens/clicks and user agents
     # (1) + the transaction's set_config (1) + its savepoint and release under the test's
     # transaction (2) = 17;
-    # SQLite: + the two medians (2) + hourly opens/clicks (1) + user agents (1) = 16.
-    with django_assert_num_queries(17 if postgresql() else 16):
+    # SQLite: + the two medians (2) + hourly opens/clicks (1) + user agents (1) = 16;
+    # both: + opens and clicks by address, for their countries (2).
+    with django_assert_num_queries(19 if postgresql() else 18):
         assert api.get(f"/api/v1/campaigns/{campaign.pk}/analytics").status_code == 200
