@@ -118,7 +118,12 @@ class WebhookDeliveryAdmin(HistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Retry the selected deliveries now", permissions=["change"])
+    def has_retry_permission(self, request):
+        """The log itself is history (view-only, `HistoryAdmin`); asking for a delivery again
+        takes the model's change permission."""
+        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+
+    @admin.action(description="Retry the selected deliveries now", permissions=["retry"])
     def retry_now(self, request, queryset):
         """Failed or pending deliveries are due at once (delivered ones are left alone). A
         failed one gets one more attempt: its WEBHOOKS_RETRY_FOR_SECONDS are over, so if that
