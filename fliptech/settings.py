@@ -13,6 +13,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from fliptech.anymail_env import anymail_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FLIPTECH_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -32,6 +34,11 @@ def env_list(name, default=""):
 def env_int(name, default):
     value = os.environ.get(name)
     return int(value) if value not in (None, "") else default
+
+
+def env_float(name, default):
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
 
 
 DEV_SECRET_KEY = "dev-insecure-fliptech-change-me"
@@ -204,8 +211,12 @@ DEFAULT_REPLY_TO = os.environ.get("DEFAULT_REPLY_TO", "")
 LIST_UNSUBSCRIBE_MAILTO = os.environ.get("LIST_UNSUBSCRIBE_MAILTO", "")
 
 # Any ANYMAIL_<KEY> variable becomes ANYMAIL["<KEY>"] (e.g. ANYMAIL_MAILGUN_API_KEY,
-# ANYMAIL_WEBHOOK_SECRET="user:pass").
-ANYMAIL = {key[len("ANYMAIL_") :]: value for key, value in os.environ.items() if key.startswith("ANYMAIL_") and value}
+# ANYMAIL_WEBHOOK_SECRET="user:pass"), booleans, numbers and JSON objects parsed where
+# anymail expects them (ANYMAIL_AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS=false).
+ANYMAIL = anymail_settings(os.environ)
+# The ESP behind an SMTP relay, for its custom-data header (campaigns/sending/relays.py):
+# e.g. sendgrid, mailgun, postmark; empty = from EMAIL_HOST; none = no such header.
+EMAIL_RELAY = os.environ.get("EMAIL_RELAY", "")
 
 # --- Celery ---------------------------------------------------------------
 
@@ -267,6 +278,17 @@ RATE_LIMIT_REDIS_URL = os.environ.get(
     "RATE_LIMIT_REDIS_URL",
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "",
 )
+
+# --- Deliverability (docs/deliverability.md) ---------------------------------
+
+# Soft bounces (mailbox full, …) of one address within 30 days that suppress it (0 = never).
+SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3)
+# A running campaign pauses itself once AUTO_PAUSE_MIN_SAMPLE messages were sent and its
+# bounce rate (bounced / sent) or complaint rate (complained / delivered), in percent, is
+# above these; a campaign's own auto_pause_* fields override them (0 = off).
+AUTO_PAUSE_MIN_SAMPLE = env_int("AUTO_PAUSE_MIN_SAMPLE", 100)
+AUTO_PAUSE_BOUNCE_RATE = env_float("AUTO_PAUSE_BOUNCE_RATE", 5.0)
+AUTO_PAUSE_COMPLAINT_RATE = env_float("AUTO_PAUSE_COMPLAINT_RATE", 0.3)
 
 # --- Import and export ----------------------------------------------------
 

@@ -6,6 +6,7 @@ recipient tokens, and statuses limited to their enums.
 """
 
 from .base import TimestampedModel, new_campaign_id, new_token, status_check
+from .bounces import SoftBounce
 from .campaign import Campaign, CampaignCounters, CampaignLink, CampaignStatus, LiveCampaignManager
 from .imports import LeadImport, LeadImportError, LeadImportStatus, import_upload_to
 from .leads import Lead, LeadStatus, Suppression, SuppressionReason
@@ -28,6 +29,7 @@ __all__ = [
     "LiveCampaignManager",
     "RecipientStatus",
     "Segment",
+    "SoftBounce",
     "Suppression",
     "SuppressionReason",
     "TimestampedModel",

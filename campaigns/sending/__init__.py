@@ -11,6 +11,8 @@ The package, by concern (docs/sending.md has the guarantees):
 - `step` — the one per-message step (start → send → classify → record); `drivers` — the
   whole-message and the two-phase SMTP (envelope, start, data) ways to hand a message over; `batch` — one batch.
 - `testmail` — test messages. Pacing is `campaigns.pacing`.
+- `outcomes` — what a refusal leads to by its bounce kind (`campaigns.bounces`), and the
+  auto-pause watch; `relays` — ESP SMTP relays' custom-data headers and queue ids.
 
 The names below are the engine's public surface (tasks, tests and benchmarks use them).
 """

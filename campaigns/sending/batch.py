@@ -98,6 +98,15 @@ def _send_batch(campaign_id, result, successor) -> BatchResult:
             successor.when_due(campaign_id)
         return result
     full = len(recipients) >= size
+    recipients = store.fail_suppressed(recipients)
+    result.failed += result.claimed - len(recipients)
+    if not recipients:  # every claimed address was suppressed
+        result.finished = finish_if_done(campaign_id)
+        if result.finished is None and full:
+            successor.queue()
+        elif result.finished is None:
+            successor.when_due(campaign_id)
+        return result
     batch = Batch(campaign=campaign, recipients=recipients, result=result)
     batch.on_progress = (lambda: successor.queue()) if full else None
     messages = None

@@ -26,6 +26,7 @@ class Outgoing:
     metadata: dict = field(default_factory=dict)
     rcpt: str = ""  # the envelope recipient (bare address)
     data: bytes | None = None  # the built message, when built ahead
+    provider_message_id: str = ""  # the provider's id, once it took the message
 
 
 @dataclass

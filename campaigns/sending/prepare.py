@@ -9,6 +9,7 @@ from django.conf import settings
 
 from .. import rendering
 from ..models import CampaignLink
+from . import relays
 from .mime import Outgoing, Sender, build_mime, list_unsubscribe_headers, to_header
 
 _compiled = {}
@@ -67,6 +68,7 @@ def link_ids(campaign_id: int, urls) -> dict:
 
 
 def outgoing_for(campaign, recipient, parts) -> Outgoing:
+    metadata = {"token": recipient.token, "campaign_id": campaign.campaign_id}
     return Outgoing(
         recipient_id=recipient.pk,
         token=recipient.token,
@@ -76,8 +78,12 @@ def outgoing_for(campaign, recipient, parts) -> Outgoing:
         subject=parts["subject"],
         html=parts["html"],
         text=parts["text"],
-        headers=[*list_unsubscribe_headers(recipient.token), ("X-Campaign-ID", campaign.campaign_id)],
-        metadata={"token": recipient.token, "campaign_id": campaign.campaign_id},
+        headers=[
+            *list_unsubscribe_headers(recipient.token),
+            ("X-Campaign-ID", campaign.campaign_id),
+            *relays.metadata_headers(relays.relay(), metadata),  # the ESP relay's custom data
+        ],
+        metadata=metadata,
     )
 
 
