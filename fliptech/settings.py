@@ -290,6 +290,14 @@ AUTO_PAUSE_MIN_SAMPLE = env_int("AUTO_PAUSE_MIN_SAMPLE", 100)
 AUTO_PAUSE_BOUNCE_RATE = env_float("AUTO_PAUSE_BOUNCE_RATE", 5.0)
 AUTO_PAUSE_COMPLAINT_RATE = env_float("AUTO_PAUSE_COMPLAINT_RATE", 0.3)
 
+# DKIM for messages sent over SMTP (campaigns/sending/dkim.py): the RSA private key as PEM
+# text or a file path, its selector, and d= (default: the From address's domain).
+DKIM_PRIVATE_KEY = os.environ.get("DKIM_PRIVATE_KEY", "")
+DKIM_SELECTOR = os.environ.get("DKIM_SELECTOR", "")
+DKIM_DOMAIN = os.environ.get("DKIM_DOMAIN", "")
+if DKIM_PRIVATE_KEY and not DKIM_SELECTOR:
+    raise ImproperlyConfigured("DKIM_PRIVATE_KEY is set: set DKIM_SELECTOR too (the DNS record's selector).")
+
 # --- Import and export ----------------------------------------------------
 
 # Uploaded CSV files wait in Django's default storage (STORAGES["default"]) for the import
