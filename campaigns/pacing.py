@@ -19,12 +19,15 @@ next message by one interval; slots never accumulate while idle, so a campaign t
 starts or resumes does not burst.
 """
 
+import threading
 import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Max
+
+from fliptech.rates import domain_intervals
 
 from .models import CampaignRecipient
 
@@ -126,6 +129,76 @@ class Pacer:
             if last is not None:
                 wait = max(wait, (last + timedelta(seconds=interval) - now).total_seconds())
         return wait
+
+
+# --- Per recipient domain (SEND_DOMAIN_RATES) ------------------------------------------------
+
+# KEYS[1]: the domain's key; ARGV[1]: its interval. Takes the domain's slot only when it is
+# free now (then "0"); else takes nothing and returns the wait: a sender never holds a slot
+# for a message it puts off, so the domain's rate is never wasted.
+_TAKE_IF_FREE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat > now then return string.format('%.6f', tat - now) end
+local interval = tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.6f', now + interval), 'PX', math.ceil(interval * 1000) + 1000)
+return '0'
+"""
+# A wait this short is slept through instead of putting the message off.
+DOMAIN_SLEEP_MAX = 0.25
+
+
+class DomainPacer:
+    """`SEND_DOMAIN_RATES`: messages per recipient domain across every worker and campaign,
+    spaced evenly (GCRA with a burst of one, like the rates above, in Redis).
+
+    No head-of-line blocking: `wait(address)` never sleeps long — 0 means "go, the slot is
+    yours"; more means "this domain is at its cap for that long": the batch puts that
+    recipient off (pending again, due when its slot comes) and goes on with the others.
+    Without Redis the caps hold per worker process. An address whose domain is not listed
+    costs a dict lookup."""
+
+    _local = {}  # domain → next free time (time.monotonic()), without Redis
+    _lock = threading.Lock()
+
+    def __init__(self):
+        rates = getattr(settings, "SEND_DOMAIN_RATES", None) or {}
+        self.intervals = domain_intervals(rates) if isinstance(rates, str) else dict(rates)
+        self.use_redis = bool(self.intervals) and bool(settings.RATE_LIMIT_REDIS_URL)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.intervals)
+
+    def interval(self, address: str) -> float:
+        """Seconds between two messages to `address`'s domain (0: not capped)."""
+        return self.intervals.get(address.rpartition("@")[2].lower(), 0.0)
+
+    def wait(self, address: str) -> float:
+        domain = address.rpartition("@")[2].lower()
+        interval = self.intervals.get(domain)
+        if not interval:
+            return 0.0
+        while True:
+            wait = self._take(domain, interval)
+            if wait <= 0 or wait > DOMAIN_SLEEP_MAX:
+                return wait
+            sleep(wait)
+
+    def _take(self, domain, interval) -> float:
+        if self.use_redis:
+            client = _redis()
+            script = getattr(client, "_fliptech_take", None) or client.register_script(_TAKE_IF_FREE)
+            client._fliptech_take = script
+            return max(0.0, float(script(keys=[f"fliptech:pace:domain:{domain}"], args=[interval])))
+        with self._lock:
+            now = time.monotonic()
+            free_at = self._local.get(domain, 0.0)
+            if free_at > now:
+                return free_at - now
+            self._local[domain] = now + interval
+            return 0.0
 
 
 def sleep(seconds: float) -> None:

@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from fliptech.anymail_env import anymail_settings
+from fliptech.rates import domain_intervals
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FLIPTECH_VAR_DIR", BASE_DIR / "var"))
@@ -273,6 +274,9 @@ SEND_DB_RETRY_SECONDS = env_int("SEND_DB_RETRY_SECONDS", 300)
 SEND_ASYNC_COMMIT = env_bool("SEND_ASYNC_COMMIT", False)
 # SMTP PIPELINING: unset = when the server offers it; 1/0 force it on/off.
 SEND_SMTP_PIPELINING = {"1": True, "0": False}.get(os.environ.get("SEND_SMTP_PIPELINING", ""))
+# Per recipient domain caps across every worker and campaign, e.g. "gmail.com=3000/h,
+# yahoo.com=20/m" (campaigns/pacing.py): seconds between two messages to each domain.
+SEND_DOMAIN_RATES = domain_intervals(os.environ.get("SEND_DOMAIN_RATES", ""))
 # Where shared pacing state lives: the Redis URL when the broker is Redis.
 RATE_LIMIT_REDIS_URL = os.environ.get(
     "RATE_LIMIT_REDIS_URL",

@@ -2,6 +2,7 @@
 and queue the one task that follows (`Successor`)."""
 
 import logging
+from collections import Counter
 from datetime import timedelta
 
 from django.db import DatabaseError, connection
@@ -11,7 +12,7 @@ from django.utils import timezone
 from .. import states
 from ..exceptions import TemplateError
 from ..models import Campaign, CampaignRecipient
-from ..pacing import Pacer, batch_size_for
+from ..pacing import DomainPacer, Pacer, batch_size_for
 from ..states import fail as fail_campaign
 from ..states import finish_if_done
 from . import store
@@ -165,6 +166,7 @@ def _send_all(batch: Batch, messages) -> None:
     transport = Transport(Sender.for_campaign(batch.campaign))
     transport.open()
     pacer = Pacer(batch.campaign)
+    domains = DomainHold(batch)
     driver = (TwoPhase if transport.kind == "smtp" else Whole)(batch, transport, pacer)
     try:
         for index in range(len(batch.recipients)):
@@ -175,7 +177,34 @@ def _send_all(batch: Batch, messages) -> None:
                 driver.render_failed(index)
                 raise
             batch.heartbeat()
+            if domains.puts_off(out, driver):
+                continue  # its domain is at its cap: the others go ahead
             if not send_one(batch, driver, index, out):
                 return
     finally:
         driver.close()
+
+
+class DomainHold:
+    """SEND_DOMAIN_RATES in a batch (`pacing.DomainPacer`): a recipient whose domain is at its
+    cap is given back, due when its domain's slot comes — the k-th one of a domain put off in
+    this batch k intervals later, so they come back spread out — and the batch goes on."""
+
+    def __init__(self, batch: Batch):
+        self.batch, self.pacer, self.held = batch, DomainPacer(), Counter()
+
+    def puts_off(self, out, driver) -> bool:
+        if not self.pacer.active:
+            return False
+        wait = self.pacer.wait(out.rcpt)
+        if wait <= 0:
+            return False
+        driver.flush()  # the previous message's "sent" does not wait for a later start
+        interval = self.pacer.interval(out.rcpt)
+        domain = out.rcpt.rpartition("@")[2].lower()
+        due = timezone.now() + timedelta(seconds=wait + self.held[domain] * interval)
+        self.held[domain] += 1
+        store.release([out.recipient_id], not_before=due)
+        self.batch.remaining.remove(out.recipient_id)
+        self.batch.result.paced += 1
+        return True

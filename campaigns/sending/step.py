@@ -18,6 +18,7 @@ class BatchResult:
     sent: int = 0
     failed: int = 0
     bounced: int = 0
+    paced: int = 0  # put off: their domain was at its SEND_DOMAIN_RATES cap
     released: int = 0
     stopped: bool = False
     finished: str | None = None
