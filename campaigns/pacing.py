@@ -133,33 +133,44 @@ class Pacer:
 
 # --- Per recipient domain (SEND_DOMAIN_RATES) ------------------------------------------------
 
-# KEYS[1]: the domain's key; ARGV[1]: its interval. Takes the domain's slot only when it is
-# free now (then "0"); else takes nothing and returns the wait: a sender never holds a slot
-# for a message it puts off, so the domain's rate is never wasted.
-_TAKE_IF_FREE = """
+# KEYS: the domain's next free time, the recipient's entitlement; ARGV: the interval, the
+# longest wait a sender sleeps through. A recipient put off earlier holds an entitlement to
+# the slot it was given: it goes at once (its slot was reserved when it was put off). Anyone
+# else reserves the next free slot (GCRA with a burst of one, Redis's clock): a wait the
+# sender sleeps through, or a put-off with the entitlement kept for when it comes back.
+# Returns the wait in seconds (a string: Lua numbers become integers on the way out).
+_RESERVE_DOMAIN = """
+if redis.call('DEL', KEYS[2]) == 1 then return '0' end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat > now then return string.format('%.6f', tat - now) end
-local interval = tonumber(ARGV[1])
-redis.call('SET', KEYS[1], string.format('%.6f', now + interval), 'PX', math.ceil(interval * 1000) + 1000)
-return '0'
+local interval, sleep_max = tonumber(ARGV[1]), tonumber(ARGV[2])
+local slot = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+local wait = slot - now
+redis.call('SET', KEYS[1], string.format('%.6f', slot + interval), 'PX', math.ceil((wait + interval) * 1000) + 1000)
+if wait > sleep_max then
+  redis.call('SET', KEYS[2], '1', 'PX', math.ceil(wait * 1000) + 3600000)
+end
+return string.format('%.6f', wait)
 """
-# A wait this short is slept through instead of putting the message off.
-DOMAIN_SLEEP_MAX = 0.25
+# A wait this short is slept through instead of putting the message off: about what one
+# message costs, so that a capped domain never holds the others up for longer.
+DOMAIN_SLEEP_MAX = 0.01
 
 
 class DomainPacer:
     """`SEND_DOMAIN_RATES`: messages per recipient domain across every worker and campaign,
     spaced evenly (GCRA with a burst of one, like the rates above, in Redis).
 
-    No head-of-line blocking: `wait(address)` never sleeps long — 0 means "go, the slot is
-    yours"; more means "this domain is at its cap for that long": the batch puts that
-    recipient off (pending again, due when its slot comes) and goes on with the others.
+    No head-of-line blocking: `wait(recipient_id, address)` never sleeps more than
+    DOMAIN_SLEEP_MAX — 0 means "go"; more means "this domain's next free slot is that far
+    away, and it is reserved for this recipient": the batch puts the recipient off (pending,
+    due at its slot) and goes on with the others; when it comes back it goes at once. Put-off
+    recipients queue in slot order, so the domain goes at its cap, no faster and no slower.
     Without Redis the caps hold per worker process. An address whose domain is not listed
     costs a dict lookup."""
 
     _local = {}  # domain → next free time (time.monotonic()), without Redis
+    _entitled = set()  # recipients holding a slot, without Redis
     _lock = threading.Lock()
 
     def __init__(self):
@@ -171,34 +182,34 @@ class DomainPacer:
     def active(self) -> bool:
         return bool(self.intervals)
 
-    def interval(self, address: str) -> float:
-        """Seconds between two messages to `address`'s domain (0: not capped)."""
-        return self.intervals.get(address.rpartition("@")[2].lower(), 0.0)
-
-    def wait(self, address: str) -> float:
-        domain = address.rpartition("@")[2].lower()
-        interval = self.intervals.get(domain)
+    def wait(self, recipient_id: int, address: str) -> float:
+        interval = self.intervals.get(address.rpartition("@")[2].lower())
         if not interval:
             return 0.0
-        while True:
-            wait = self._take(domain, interval)
-            if wait <= 0 or wait > DOMAIN_SLEEP_MAX:
-                return wait
+        domain = address.rpartition("@")[2].lower()
+        wait = self._reserve(domain, recipient_id, interval)
+        if wait <= DOMAIN_SLEEP_MAX:
             sleep(wait)
+            return 0.0
+        return wait
 
-    def _take(self, domain, interval) -> float:
+    def _reserve(self, domain, recipient_id, interval) -> float:
         if self.use_redis:
             client = _redis()
-            script = getattr(client, "_fliptech_take", None) or client.register_script(_TAKE_IF_FREE)
-            client._fliptech_take = script
-            return max(0.0, float(script(keys=[f"fliptech:pace:domain:{domain}"], args=[interval])))
+            script = getattr(client, "_fliptech_domain", None) or client.register_script(_RESERVE_DOMAIN)
+            client._fliptech_domain = script
+            keys = [f"fliptech:pace:domain:{domain}", f"fliptech:pace:slot:{recipient_id}"]
+            return max(0.0, float(script(keys=keys, args=[interval, DOMAIN_SLEEP_MAX])))
         with self._lock:
+            if recipient_id in self._entitled:
+                self._entitled.discard(recipient_id)
+                return 0.0
             now = time.monotonic()
-            free_at = self._local.get(domain, 0.0)
-            if free_at > now:
-                return free_at - now
-            self._local[domain] = now + interval
-            return 0.0
+            slot = max(self._local.get(domain, 0.0), now)
+            self._local[domain] = slot + interval
+            if slot - now > DOMAIN_SLEEP_MAX:
+                self._entitled.add(recipient_id)
+            return slot - now
 
 
 def sleep(seconds: float) -> None:

@@ -2,7 +2,6 @@
 and queue the one task that follows (`Successor`)."""
 
 import logging
-from collections import Counter
 from datetime import timedelta
 
 from django.db import DatabaseError, connection
@@ -177,34 +176,37 @@ def _send_all(batch: Batch, messages) -> None:
                 driver.render_failed(index)
                 raise
             batch.heartbeat()
-            if domains.puts_off(out, driver):
+            if domains.puts_off(out):
                 continue  # its domain is at its cap: the others go ahead
             if not send_one(batch, driver, index, out):
                 return
     finally:
-        driver.close()
+        try:
+            domains.give_back()
+        finally:
+            driver.close()
 
 
 class DomainHold:
     """SEND_DOMAIN_RATES in a batch (`pacing.DomainPacer`): a recipient whose domain is at its
-    cap is given back, due when its domain's slot comes — the k-th one of a domain put off in
-    this batch k intervals later, so they come back spread out — and the batch goes on."""
+    cap is put off — given back at the end of the batch (one statement), due at the slot
+    reserved for it; its lease is renewed with the batch's meanwhile — and the batch goes on."""
 
     def __init__(self, batch: Batch):
-        self.batch, self.pacer, self.held = batch, DomainPacer(), Counter()
+        self.batch, self.pacer, self.held = batch, DomainPacer(), {}
 
-    def puts_off(self, out, driver) -> bool:
+    def puts_off(self, out) -> bool:
         if not self.pacer.active:
             return False
-        wait = self.pacer.wait(out.rcpt)
+        wait = self.pacer.wait(out.recipient_id, out.rcpt)
         if wait <= 0:
             return False
-        driver.flush()  # the previous message's "sent" does not wait for a later start
-        interval = self.pacer.interval(out.rcpt)
-        domain = out.rcpt.rpartition("@")[2].lower()
-        due = timezone.now() + timedelta(seconds=wait + self.held[domain] * interval)
-        self.held[domain] += 1
-        store.release([out.recipient_id], not_before=due)
-        self.batch.remaining.remove(out.recipient_id)
+        self.held[out.recipient_id] = timezone.now() + timedelta(seconds=wait)
         self.batch.result.paced += 1
         return True
+
+    def give_back(self) -> None:
+        if self.held:
+            store.release_each(self.held)
+            held = set(self.held)
+            self.batch.remaining = [pk for pk in self.batch.remaining if pk not in held]

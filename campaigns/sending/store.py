@@ -32,7 +32,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Case, CharField, F, Q, Value, When
+from django.db.models import Case, CharField, DateTimeField, F, Q, Value, When
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
@@ -159,6 +159,23 @@ def release(ids, *, not_before=None) -> int:
         lease_expires_at=None,
         sent_at=None,
         not_before=not_before,
+        updated_at=timezone.now(),
+    )
+
+
+@durable
+def release_each(due_by_id: dict) -> int:
+    """Give claimed rows whose message was not handed over back to `pending`, each due at its
+    own time ({id: not_before}), in one statement (recipients put off for their domain's cap)."""
+    if not due_by_id:
+        return 0
+    due = Case(*(When(pk=pk, then=Value(at)) for pk, at in due_by_id.items()), output_field=DateTimeField())
+    return CampaignRecipient.objects.filter(pk__in=list(due_by_id), status=R.QUEUED, handed_at__isnull=True).update(
+        status=R.PENDING,
+        claimed_at=None,
+        lease_expires_at=None,
+        sent_at=None,
+        not_before=due,
         updated_at=timezone.now(),
     )
 
