@@ -133,7 +133,7 @@ class Pacer:
 
 # --- Per recipient domain (SEND_DOMAIN_RATES) ------------------------------------------------
 
-# KEYS: the domain's next free time, the recipient's entitlement; ARGV: the interval, the
+# KEYS: the domain's next free time, the message's entitlement; ARGV: the interval, the
 # longest wait a sender sleeps through. A recipient put off earlier holds an entitlement to
 # the slot it was given: it goes at once (its slot was reserved when it was put off). Anyone
 # else reserves the next free slot (GCRA with a burst of one, Redis's clock): a wait the
@@ -161,7 +161,7 @@ class DomainPacer:
     """`SEND_DOMAIN_RATES`: messages per recipient domain across every worker and campaign,
     spaced evenly (GCRA with a burst of one, like the rates above, in Redis).
 
-    No head-of-line blocking: `wait(recipient_id, address)` never sleeps more than
+    No head-of-line blocking: `wait(message_id, address)` never sleeps more than
     DOMAIN_SLEEP_MAX — 0 means "go"; more means "this domain's next free slot is that far
     away, and it is reserved for this recipient": the batch puts the recipient off (pending,
     due at its slot) and goes on with the others; when it comes back it goes at once. Put-off
@@ -170,7 +170,7 @@ class DomainPacer:
     costs a dict lookup."""
 
     _local = {}  # domain → next free time (time.monotonic()), without Redis
-    _entitled = set()  # recipients holding a slot, without Redis
+    _entitled = set()  # messages holding a slot, without Redis
     _lock = threading.Lock()
 
     def __init__(self):
@@ -182,33 +182,35 @@ class DomainPacer:
     def active(self) -> bool:
         return bool(self.intervals)
 
-    def wait(self, recipient_id: int, address: str) -> float:
+    def wait(self, message_id: str, address: str) -> float:
+        """`message_id` (the recipient's Message-ID: unique, with a random part) names the
+        entitlement, so no other row — another database on the same Redis — can take it."""
         interval = self.intervals.get(address.rpartition("@")[2].lower())
         if not interval:
             return 0.0
         domain = address.rpartition("@")[2].lower()
-        wait = self._reserve(domain, recipient_id, interval)
+        wait = self._reserve(domain, message_id, interval)
         if wait <= DOMAIN_SLEEP_MAX:
             sleep(wait)
             return 0.0
         return wait
 
-    def _reserve(self, domain, recipient_id, interval) -> float:
+    def _reserve(self, domain, message_id, interval) -> float:
         if self.use_redis:
             client = _redis()
             script = getattr(client, "_fliptech_domain", None) or client.register_script(_RESERVE_DOMAIN)
             client._fliptech_domain = script
-            keys = [f"fliptech:pace:domain:{domain}", f"fliptech:pace:slot:{recipient_id}"]
+            keys = [f"fliptech:pace:domain:{domain}", f"fliptech:pace:slot:{message_id}"]
             return max(0.0, float(script(keys=keys, args=[interval, DOMAIN_SLEEP_MAX])))
         with self._lock:
-            if recipient_id in self._entitled:
-                self._entitled.discard(recipient_id)
+            if message_id in self._entitled:
+                self._entitled.discard(message_id)
                 return 0.0
             now = time.monotonic()
             slot = max(self._local.get(domain, 0.0), now)
             self._local[domain] = slot + interval
             if slot - now > DOMAIN_SLEEP_MAX:
-                self._entitled.add(recipient_id)
+                self._entitled.add(message_id)
             return slot - now
 
 

@@ -198,7 +198,7 @@ class DomainHold:
     def puts_off(self, out) -> bool:
         if not self.pacer.active:
             return False
-        wait = self.pacer.wait(out.recipient_id, out.rcpt)
+        wait = self.pacer.wait(out.message_id, out.rcpt)
         if wait <= 0:
             return False
         self.held[out.recipient_id] = timezone.now() + timedelta(seconds=wait)

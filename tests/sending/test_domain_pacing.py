@@ -1,6 +1,7 @@
 """SEND_DOMAIN_RATES: messages per recipient domain spaced evenly across workers (Redis), and
 no head-of-line blocking: a recipient whose domain is at its cap is put off, the others go."""
 
+import secrets
 import time
 from itertools import pairwise
 
@@ -79,18 +80,19 @@ def test_senders_share_each_domains_slots_through_redis(require_redis, settings)
     import redis
 
     client = redis.Redis.from_url(settings.RATE_LIMIT_REDIS_URL)
-    client.delete("fliptech:pace:domain:shared.example", *(f"fliptech:pace:slot:{rid}" for rid in range(6)))
+    client.delete("fliptech:pace:domain:shared.example")
+    run = secrets.token_hex(4)
     workers = [pacing.DomainPacer(), pacing.DomainPacer()]
     started = time.monotonic()
     # Six recipients, asked for by two senders in turn: the first goes, each other one is
     # given the next slot, one interval after the one before, whoever asked.
-    slots = [started + workers[rid % 2].wait(rid, "x@shared.example") for rid in range(6)]
+    slots = [started + workers[n % 2].wait(f"<{n}.{run}@t>", "x@shared.example") for n in range(6)]
     gaps = [b - a for a, b in pairwise(slots)]
     assert slots[0] - started < 0.05 and all(0.28 < gap < 0.32 for gap in gaps), gaps
     # A recipient put off comes back to its reserved slot and goes at once, once.
-    assert workers[0].wait(3, "x@shared.example") == 0
-    assert workers[0].wait(3, "x@shared.example") > 1.5  # a second message queues at the back
-    assert workers[1].wait(9, "x@other.example") == 0  # not capped
+    assert workers[0].wait(f"<3.{run}@t>", "x@shared.example") == 0
+    assert workers[0].wait(f"<6.{run}@t>", "x@shared.example") > 1.5  # a new message queues at the back
+    assert workers[1].wait(f"<7.{run}@t>", "x@other.example") == 0  # not capped
 
 
 def test_uncapped_domains_go_at_once_while_a_capped_one_is_spaced_by_the_worker(celery_procs, smtp_server, settings):
