@@ -133,24 +133,39 @@ class Pacer:
 
 # --- Per recipient domain (SEND_DOMAIN_RATES) ------------------------------------------------
 
-# KEYS: the domain's next free time, the message's entitlement; ARGV: the interval, the
-# longest wait a sender sleeps through. A recipient put off earlier holds an entitlement to
-# the slot it was given: it goes at once (its slot was reserved when it was put off). Anyone
-# else reserves the next free slot (GCRA with a burst of one, Redis's clock): a wait the
-# sender sleeps through, or a put-off with the entitlement kept for when it comes back.
-# Returns the wait in seconds (a string: Lua numbers become integers on the way out).
+# KEYS: the domain's next free slot, the domain's last start, the message's entitlement;
+# ARGV: the interval, the longest wait a sender sleeps through. Answers "go <wait>" (sleep
+# that long, then send) or "off <wait>" (put the message off that long; it keeps or gets an
+# entitlement). A message put off earlier holds an entitlement to a slot reserved for it and
+# goes when it comes back — but never sooner than one interval after the domain's last start,
+# so entitled messages that come back late together are still spaced. Anyone else reserves
+# the next free slot (GCRA with a burst of one, Redis's clock).
 _RESERVE_DOMAIN = """
-if redis.call('DEL', KEYS[2]) == 1 then return '0' end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local interval, sleep_max = tonumber(ARGV[1]), tonumber(ARGV[2])
-local slot = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local ttl = math.ceil(interval * 1000) + 3600000
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  local wait = last + interval - now
+  if wait > sleep_max then
+    redis.call('PEXPIRE', KEYS[3], math.ceil(wait * 1000) + 3600000)
+    return 'off ' .. string.format('%.6f', wait)
+  end
+  wait = math.max(wait, 0)
+  redis.call('DEL', KEYS[3])
+  redis.call('SET', KEYS[2], string.format('%.6f', now + wait), 'PX', ttl)
+  return 'go ' .. string.format('%.6f', wait)
+end
+local slot = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now, last + interval)
 local wait = slot - now
 redis.call('SET', KEYS[1], string.format('%.6f', slot + interval), 'PX', math.ceil((wait + interval) * 1000) + 1000)
 if wait > sleep_max then
-  redis.call('SET', KEYS[2], '1', 'PX', math.ceil(wait * 1000) + 3600000)
+  redis.call('SET', KEYS[3], '1', 'PX', math.ceil(wait * 1000) + 3600000)
+  return 'off ' .. string.format('%.6f', wait)
 end
-return string.format('%.6f', wait)
+redis.call('SET', KEYS[2], string.format('%.6f', slot), 'PX', ttl)
+return 'go ' .. string.format('%.6f', wait)
 """
 # A wait this short is slept through instead of putting the message off: about what one
 # message costs, so that a capped domain never holds the others up for longer.
@@ -169,7 +184,7 @@ class DomainPacer:
     Without Redis the caps hold per worker process. An address whose domain is not listed
     costs a dict lookup."""
 
-    _local = {}  # domain → next free time (time.monotonic()), without Redis
+    _local = {}  # domain → [next free slot, last start] (time.monotonic()), without Redis
     _entitled = set()  # messages holding a slot, without Redis
     _lock = threading.Lock()
 
@@ -184,34 +199,47 @@ class DomainPacer:
 
     def wait(self, message_id: str, address: str) -> float:
         """`message_id` (the recipient's Message-ID: unique, with a random part) names the
-        entitlement, so no other row — another database on the same Redis — can take it."""
-        interval = self.intervals.get(address.rpartition("@")[2].lower())
+        entitlement, so no other row — another database on the same Redis — can take it.
+        0: go now (after sleeping at most DOMAIN_SLEEP_MAX); else put the message off that long."""
+        domain = address.rpartition("@")[2].lower()
+        interval = self.intervals.get(domain)
         if not interval:
             return 0.0
-        domain = address.rpartition("@")[2].lower()
-        wait = self._reserve(domain, message_id, interval)
-        if wait <= DOMAIN_SLEEP_MAX:
+        verdict, wait = self._reserve(domain, message_id, interval)
+        if verdict == "go":
             sleep(wait)
             return 0.0
-        return wait
+        return max(wait, DOMAIN_SLEEP_MAX)
 
-    def _reserve(self, domain, message_id, interval) -> float:
+    def _reserve(self, domain, message_id, interval) -> tuple[str, float]:
         if self.use_redis:
             client = _redis()
             script = getattr(client, "_fliptech_domain", None) or client.register_script(_RESERVE_DOMAIN)
             client._fliptech_domain = script
-            keys = [f"fliptech:pace:domain:{domain}", f"fliptech:pace:slot:{message_id}"]
-            return max(0.0, float(script(keys=keys, args=[interval, DOMAIN_SLEEP_MAX])))
-        with self._lock:
-            if message_id in self._entitled:
-                self._entitled.discard(message_id)
-                return 0.0
+            keys = [
+                f"fliptech:pace:domain:{domain}",
+                f"fliptech:pace:last:{domain}",
+                f"fliptech:pace:slot:{message_id}",
+            ]
+            verdict, wait = script(keys=keys, args=[interval, DOMAIN_SLEEP_MAX]).decode().split()
+            return verdict, float(wait)
+        with self._lock:  # the same rule, in this process
             now = time.monotonic()
-            slot = max(self._local.get(domain, 0.0), now)
-            self._local[domain] = slot + interval
+            state = self._local.setdefault(domain, [0.0, -interval])
+            if message_id in self._entitled:
+                wait = state[1] + interval - now
+                if wait > DOMAIN_SLEEP_MAX:
+                    return "off", wait
+                self._entitled.discard(message_id)
+                state[1] = now + max(wait, 0.0)
+                return "go", max(wait, 0.0)
+            slot = max(state[0], now, state[1] + interval)
+            state[0] = slot + interval
             if slot - now > DOMAIN_SLEEP_MAX:
                 self._entitled.add(message_id)
-            return slot - now
+                return "off", slot - now
+            state[1] = slot
+            return "go", slot - now
 
 
 def sleep(seconds: float) -> None:
