@@ -154,14 +154,14 @@ def campaign_pause(*, campaign: Campaign) -> Campaign:
     commits. scheduled → draft (unschedule; `scheduled_at` is cleared)."""
     if states.pause_action(campaign.status) == "unschedule":
         return states.transition(campaign=campaign, action="unschedule", scheduled_at=None)
-    return states.transition(campaign=campaign, action="pause", paused_at=timezone.now())
+    return states.transition(campaign=campaign, action="pause", paused_at=timezone.now(), pause_reason="")
 
 
 def campaign_resume(*, campaign: Campaign) -> Campaign:
     """paused → running (clears `paused_at`), then `campaigns.tasks.send_campaign` on commit: only
     recipients not yet sent are sent."""
     with transaction.atomic():
-        states.transition(campaign=campaign, action="resume", paused_at=None)
+        states.transition(campaign=campaign, action="resume", paused_at=None, pause_reason="")
         abtest.on_resume(campaign=campaign)
         queue.send_on_commit(queue.SEND_CAMPAIGN, campaign.pk)
     return campaign

@@ -6,11 +6,14 @@ ask this module; no other module names a campaign status or a set of them.
 `Campaign.Status` (the TextChoices on the model) is the vocabulary; this module is the law.
 """
 
-from django.db.models import Count, Q
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from .exceptions import InvalidState, NotFound
-from .models import Campaign, CampaignRecipient
+from .models import Campaign, CampaignCounters, CampaignRecipient
 
 Status = Campaign.Status
 R = CampaignRecipient.Status
@@ -57,7 +60,9 @@ CONTENT_FIELDS = frozenset(
     {"template", "subject", "from_email", "from_name", "reply_to", "track_opens", "track_clicks", "ab_test"}
 )
 # Everything `campaign_update` may write (never `status`: that is the actions' business).
-UPDATABLE_FIELDS = CONTENT_FIELDS | {"name", "description", "scheduled_at", "send_rate_per_hour"}
+# The campaign's own auto-pause limits (null: the AUTO_PAUSE_* settings), editable while paused.
+AUTO_PAUSE_FIELDS = frozenset({"auto_pause_min_sample", "auto_pause_bounce_rate", "auto_pause_complaint_rate"})
+UPDATABLE_FIELDS = CONTENT_FIELDS | AUTO_PAUSE_FIELDS | {"name", "description", "scheduled_at", "send_rate_per_hour"}
 
 
 # --- Questions --------------------------------------------------------------------------
@@ -250,3 +255,78 @@ def fail(campaign: Campaign, reason: str) -> bool:
     except (InvalidState, NotFound):
         return False
     return True
+
+
+# --- Auto-pause ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AutoPauseLimits:
+    """A campaign's auto-pause limits: rates in percent (0 = that check is off), checked
+    once at least `min_sample` messages were sent."""
+
+    min_sample: int
+    bounce_rate: float
+    complaint_rate: float
+
+    @property
+    def active(self) -> bool:
+        return self.bounce_rate > 0 or self.complaint_rate > 0
+
+
+def auto_pause_limits(campaign: Campaign) -> AutoPauseLimits:
+    """The campaign's auto_pause_* fields, each falling back on its AUTO_PAUSE_* setting."""
+
+    def pick(field, setting):
+        value = getattr(campaign, field)
+        return getattr(settings, setting) if value is None else value
+
+    return AutoPauseLimits(
+        min_sample=int(pick("auto_pause_min_sample", "AUTO_PAUSE_MIN_SAMPLE")),
+        bounce_rate=float(pick("auto_pause_bounce_rate", "AUTO_PAUSE_BOUNCE_RATE")),
+        complaint_rate=float(pick("auto_pause_complaint_rate", "AUTO_PAUSE_COMPLAINT_RATE")),
+    )
+
+
+def over_limit(limits: AutoPauseLimits, *, sent: int, bounced: int, complained: int) -> str:
+    """The pause reason the figures call for ("bounce_rate", "complaint_rate") or "". The
+    rates are the metrics' (bounced / sent, complained / delivered, delivered = sent − bounced),
+    and a limit is crossed when the rate is strictly above it."""
+    if sent <= 0 or sent < limits.min_sample:
+        return ""
+    if limits.bounce_rate > 0 and bounced * 100 > limits.bounce_rate * sent:
+        return Campaign.PauseReason.BOUNCE_RATE
+    delivered = sent - bounced
+    if limits.complaint_rate > 0 and delivered > 0 and complained * 100 > limits.complaint_rate * delivered:
+        return Campaign.PauseReason.COMPLAINT_RATE
+    return ""
+
+
+def sent_bounced_complained(campaign_id) -> tuple[int, int, int]:
+    """The campaign's sent, bounced and complained counts from its counter rows (one query
+    over ≤ 16 rows, kept by the recipient table's triggers)."""
+    sums = CampaignCounters.objects.filter(campaign_id=campaign_id).aggregate(
+        sent=Sum("emails_sent"), bounced=Sum("emails_bounced"), complained=Sum("emails_complained")
+    )
+    return sums["sent"] or 0, sums["bounced"] or 0, sums["complained"] or 0
+
+
+def auto_pause(campaign: Campaign, limits: AutoPauseLimits | None = None, counts=None) -> str:
+    """Pause a sending `campaign` whose bounce or complaint rate is over its limit, with
+    `pause_reason` saying which (the same move and guard as `POST pause`). Call as results
+    are recorded; costs one query (none when the limits are off, or `counts` — sent,
+    bounced, complained — are given). Returns the reason when this call paused it, else ""."""
+    if campaign.status != SENDING:
+        return ""  # only a sending campaign pauses (the transition checks it again)
+    limits = limits or auto_pause_limits(campaign)
+    if not limits.active:
+        return ""
+    sent, bounced, complained = counts or sent_bounced_complained(campaign.pk)
+    reason = over_limit(limits, sent=sent, bounced=bounced, complained=complained)
+    if not reason:
+        return ""
+    try:
+        transition(campaign=campaign, action="pause", paused_at=timezone.now(), pause_reason=reason)
+    except (InvalidState, NotFound):
+        return ""  # not sending any more, or paused by someone else meanwhile
+    return reason

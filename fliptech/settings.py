@@ -13,6 +13,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from fliptech.anymail_env import anymail_settings
+from fliptech.rates import domain_intervals
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FLIPTECH_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -32,6 +35,11 @@ def env_list(name, default=""):
 def env_int(name, default):
     value = os.environ.get(name)
     return int(value) if value not in (None, "") else default
+
+
+def env_float(name, default):
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
 
 
 DEV_SECRET_KEY = "dev-insecure-fliptech-change-me"
@@ -206,8 +214,12 @@ DEFAULT_REPLY_TO = os.environ.get("DEFAULT_REPLY_TO", "")
 LIST_UNSUBSCRIBE_MAILTO = os.environ.get("LIST_UNSUBSCRIBE_MAILTO", "")
 
 # Any ANYMAIL_<KEY> variable becomes ANYMAIL["<KEY>"] (e.g. ANYMAIL_MAILGUN_API_KEY,
-# ANYMAIL_WEBHOOK_SECRET="user:pass").
-ANYMAIL = {key[len("ANYMAIL_") :]: value for key, value in os.environ.items() if key.startswith("ANYMAIL_") and value}
+# ANYMAIL_WEBHOOK_SECRET="user:pass"), booleans, numbers and JSON objects parsed where
+# anymail expects them (ANYMAIL_AMAZON_SES_AUTO_CONFIRM_SNS_SUBSCRIPTIONS=false).
+ANYMAIL = anymail_settings(os.environ)
+# The ESP behind an SMTP relay, for its custom-data header (campaigns/sending/relays.py):
+# e.g. sendgrid, mailgun, postmark; empty = from EMAIL_HOST; none = no such header.
+EMAIL_RELAY = os.environ.get("EMAIL_RELAY", "")
 
 # --- Celery ---------------------------------------------------------------
 
@@ -264,11 +276,33 @@ SEND_DB_RETRY_SECONDS = env_int("SEND_DB_RETRY_SECONDS", 300)
 SEND_ASYNC_COMMIT = env_bool("SEND_ASYNC_COMMIT", False)
 # SMTP PIPELINING: unset = when the server offers it; 1/0 force it on/off.
 SEND_SMTP_PIPELINING = {"1": True, "0": False}.get(os.environ.get("SEND_SMTP_PIPELINING", ""))
+# Per recipient domain caps across every worker and campaign, e.g. "gmail.com=3000/h,
+# yahoo.com=20/m" (campaigns/pacing.py): seconds between two messages to each domain.
+SEND_DOMAIN_RATES = domain_intervals(os.environ.get("SEND_DOMAIN_RATES", ""))
 # Where shared pacing state lives: the Redis URL when the broker is Redis.
 RATE_LIMIT_REDIS_URL = os.environ.get(
     "RATE_LIMIT_REDIS_URL",
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "",
 )
+
+# --- Deliverability (docs/deliverability.md) ---------------------------------
+
+# Soft bounces (mailbox full, …) of one address within 30 days that suppress it (0 = never).
+SOFT_BOUNCE_LIMIT = env_int("SOFT_BOUNCE_LIMIT", 3)
+# A running campaign pauses itself once AUTO_PAUSE_MIN_SAMPLE messages were sent and its
+# bounce rate (bounced / sent) or complaint rate (complained / delivered), in percent, is
+# above these; a campaign's own auto_pause_* fields override them (0 = off).
+AUTO_PAUSE_MIN_SAMPLE = env_int("AUTO_PAUSE_MIN_SAMPLE", 100)
+AUTO_PAUSE_BOUNCE_RATE = env_float("AUTO_PAUSE_BOUNCE_RATE", 5.0)
+AUTO_PAUSE_COMPLAINT_RATE = env_float("AUTO_PAUSE_COMPLAINT_RATE", 0.3)
+
+# DKIM for messages sent over SMTP (campaigns/sending/dkim.py): the RSA private key as PEM
+# text or a file path, its selector, and d= (default: the From address's domain).
+DKIM_PRIVATE_KEY = os.environ.get("DKIM_PRIVATE_KEY", "")
+DKIM_SELECTOR = os.environ.get("DKIM_SELECTOR", "")
+DKIM_DOMAIN = os.environ.get("DKIM_DOMAIN", "")
+if DKIM_PRIVATE_KEY and not DKIM_SELECTOR:
+    raise ImproperlyConfigured("DKIM_PRIVATE_KEY is set: set DKIM_SELECTOR too (the DNS record's selector).")
 
 # --- Import and export ----------------------------------------------------
 

@@ -97,3 +97,57 @@ def _fresh_render_caches():
 
     prepare._compiled.clear()
     prepare._link_ids.clear()
+
+
+class DNSZone:
+    """A real DNS server on loopback (dnslib) answering from `records`:
+    {("name.", "TXT"): ["value", …], ("name.", "MX"): [(10, "mx.name.")], …}; NXDOMAIN for the
+    rest. `resolver()` is a dnspython resolver asking only it."""
+
+    def __init__(self):
+        from dnslib import MX, QTYPE, RR, TXT, A, DNSLabel
+        from dnslib.server import BaseResolver, DNSServer
+
+        self.records = {}
+        zone = self
+
+        class Resolver(BaseResolver):
+            def resolve(self, request, handler):
+                reply = request.reply()
+                qname, qtype = str(request.q.qname).lower(), QTYPE[request.q.qtype]
+                found = zone.records.get((qname, qtype))
+                if found is None and not any(name == qname for name, _ in zone.records):
+                    reply.header.rcode = 3  # NXDOMAIN
+                for value in found or []:
+                    if qtype == "TXT":
+                        chunks = [value[i : i + 255].encode() for i in range(0, len(value), 255)]
+                        data = TXT(chunks)
+                    elif qtype == "MX":
+                        data = MX(DNSLabel(value[1]), value[0])
+                    else:
+                        data = A(value)
+                    reply.add_answer(RR(request.q.qname, request.q.qtype, rdata=data, ttl=60))
+                return reply
+
+        self.server = DNSServer(Resolver(), address="127.0.0.1", port=0)
+        self.server.start_thread()
+        self.port = self.server.server.server_address[1]
+
+    def resolver(self, timeout=1.0):
+        import dns.resolver
+
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = ["127.0.0.1"]
+        resolver.port = self.port
+        resolver.timeout = resolver.lifetime = timeout
+        return resolver
+
+    def stop(self):
+        self.server.stop()
+
+
+@pytest.fixture
+def dns_zone():
+    zone = DNSZone()
+    yield zone
+    zone.stop()

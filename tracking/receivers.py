@@ -5,8 +5,9 @@ Each provider event maps to one of our events:
 =========================  =====================================
 anymail event_type         our event
 =========================  =====================================
-bounced, rejected          bounce, ``bounce_type: hard`` (suppressed)
-deferred                   bounce, ``bounce_type: soft`` (event only)
+bounced, rejected          bounce, ``bounce_type: hard`` (suppressed), or ``soft`` when the
+                           payload or the remote server's enhanced code says so
+deferred                   bounce, ``bounce_type: soft`` (counts towards SOFT_BOUNCE_LIMIT)
 complained                 complain (suppressed)
 delivered                  delivered
 opened                     open
@@ -17,8 +18,10 @@ anything else              ignored (queued, sent, failed, unknown …)
 
 The recipient is found by the Message-ID the sender stored (angle brackets ignored; for
 Amazon SES the original ``Message-ID`` header in ``mail.commonHeaders``, since SES's own
-``messageId`` differs), else by the ``token``/``recipient_token`` metadata the sender
-attaches. The provider's event id (or, when it sends none, a hash of the payload) becomes
+``messageId`` differs), by the provider's own id of the message the sender stored
+(``provider_message_id``: anymail's ``message_id`` over an API backend, the relay's queue id
+over SMTP), or by the ``token``/``recipient_token`` metadata the sender attaches (over SMTP
+in each relay's custom-data header, `campaigns.sending.relays`). The provider's event id (or, when it sends none, a hash of the payload) becomes
 ``provider_event_id``, so a replayed webhook changes nothing. The work is a few indexed
 queries per event; nothing slow happens in the request.
 """
@@ -29,6 +32,7 @@ import logging
 
 from django.db.models import Q
 
+from campaigns import bounces
 from campaigns.models import CampaignRecipient
 
 from . import services
@@ -54,23 +58,47 @@ def bare_message_id(value) -> str:
     return str(value or "").strip().strip("<>").strip()
 
 
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _message_ids(event) -> list[str]:
+    """The Message-IDs (ours) an event names: anymail's message_id, SES's original header,
+    Postal's message."""
     ids = [bare_message_id(event.message_id)]
-    esp_event = event.esp_event if isinstance(event.esp_event, dict) else {}
-    mail = esp_event.get("mail") if isinstance(esp_event.get("mail"), dict) else {}
-    ids.append(bare_message_id((mail.get("commonHeaders") or {}).get("messageId")))
+    esp_event = _dict(event.esp_event)
+    mail = _dict(esp_event.get("mail"))
+    ids.append(bare_message_id(_dict(mail.get("commonHeaders")).get("messageId")))
     for header in mail.get("headers") or []:
         if isinstance(header, dict) and str(header.get("name", "")).lower() == "message-id":
             ids.append(bare_message_id(header.get("value")))
+    payload = _dict(esp_event.get("payload"))
+    for message in (payload.get("message"), payload.get("original_message")):
+        ids.append(bare_message_id(_dict(message).get("message_id")))
     return [i for i in dict.fromkeys(ids) if i]
 
 
+def _provider_ids(event) -> list[str]:
+    """The provider's own ids of the message an event names: anymail's message_id (Postmark's
+    MessageID, Resend's email_id, MailerSend's, Mailjet's, SES's …) and SendGrid's
+    sg_message_id, whose part before the first dot is the id its SMTP relay answered."""
+    ids = [str(event.message_id or "").strip()]
+    sg_message_id = str(_dict(event.esp_event).get("sg_message_id") or "")
+    ids += [sg_message_id, sg_message_id.partition(".")[0]]
+    return [i[:255] for i in dict.fromkeys(ids) if i]
+
+
 def find_recipient(event) -> CampaignRecipient | None:
-    metadata = event.metadata if isinstance(event.metadata, dict) else {}
+    """The recipient an event is about: by our Message-ID, the provider's id of the message
+    (`provider_message_id`) or the token in the metadata the message carried."""
+    metadata = _dict(event.metadata)
     token = metadata.get("token") or metadata.get("recipient_token")
     query = Q()
     for mid in _message_ids(event):
         query |= Q(message_id__in=[mid, f"<{mid}>"])
+    provider_ids = _provider_ids(event)
+    if provider_ids:
+        query |= Q(provider_message_id__in=provider_ids) & ~Q(provider_message_id="")
     if token:
         query |= Q(token=str(token)[:64])
     if not query:
@@ -93,16 +121,13 @@ def _provider_event_id(event, esp_name) -> str:
     return raw
 
 
-def _bounce_type(event, default: str) -> str:
-    """Anymail reports every SES and Postmark bounce as `bounced`; their payloads say
-    whether it was permanent. Transient/soft ones are soft bounces (not suppressed)."""
-    esp_event = event.esp_event if isinstance(event.esp_event, dict) else {}
-    ses_type = (esp_event.get("bounce") or {}).get("bounceType") if isinstance(esp_event.get("bounce"), dict) else None
-    if ses_type in ("Transient", "Undetermined"):
-        return "soft"
-    if esp_event.get("RecordType") == "Bounce" and esp_event.get("Type") in ("SoftBounce", "Transient", "DnsError"):
-        return "soft"
-    return default
+def _bounce_type(event, reason) -> tuple[str, str]:
+    """(bounce_type for the event, the kind from campaigns.bounces' table): hard stays hard;
+    soft and policy bounces are `soft` events (the address is not suppressed for them)."""
+    kind = bounces.provider_bounce_kind(
+        event_type=event.event_type, reject_reason=event.reject_reason, esp_event=event.esp_event, reason=reason
+    )
+    return ("hard" if kind == bounces.HARD else "soft"), kind
 
 
 def handle_tracking(sender, event, esp_name, **kwargs):
@@ -117,12 +142,13 @@ def handle_tracking(sender, event, esp_name, **kwargs):
     event_type, extra = mapped
     data = {
         "provider": esp_name,
+        "source": esp_name,
         "provider_event_type": event.event_type,
         **extra,
     }
     reason = event.mta_response or event.description or event.reject_reason
     if "bounce_type" in data:
-        data["bounce_type"] = _bounce_type(event, data["bounce_type"])
+        data["bounce_type"], data["kind"] = _bounce_type(event, reason)
     if reason:
         data["reason"] = str(reason)[:1000]
     if event.reject_reason:

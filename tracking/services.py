@@ -25,6 +25,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from campaigns import bounces, states
 from campaigns.models import CampaignRecipient, Suppression
 
 from . import machine
@@ -37,15 +38,7 @@ Status = CampaignRecipient.Status
 Reason = Suppression.Reason
 
 
-def suppress(*, email: str, reason: str, source: str = "") -> Suppression:
-    """Add `email` (lower-cased) to the suppression list, or keep the row already there.
-
-    An address already suppressed keeps its first reason and source: the earliest cause
-    is the one an operator needs to see.
-    """
-    email = (email or "").strip().lower()
-    obj, _ = Suppression.objects.get_or_create(email=email, defaults={"reason": reason, "source": source[:255]})
-    return obj
+suppress = bounces.suppress  # the one way an address is suppressed (campaigns.bounces)
 
 
 def unsubscribe_source(recipient: CampaignRecipient) -> str:
@@ -86,8 +79,12 @@ def _apply(recipient, event_type, event_data, is_machine, now):
     email = recipient.email_address
     source = recipient.campaign.campaign_id
     if event_type == EventType.BOUNCE:
-        if (event_data or {}).get("bounce_type", "hard") != "hard":
-            return  # a soft bounce is an event only: the provider retries
+        bounce_type = (event_data or {}).get("bounce_type", "hard")
+        if bounce_type == "soft" and event_data.get("kind", bounces.SOFT) == bounces.SOFT:
+            # the provider retries; counted towards SOFT_BOUNCE_LIMIT (a policy refusal is not)
+            bounces.soft_bounced(email=email, recipient_id=recipient.pk, source=source)
+        if bounce_type != "hard":
+            return
         suppress(email=email, reason=Reason.HARD_BOUNCE, source=source)
         if sent:
             rows.filter(bounced_at__isnull=True).update(
@@ -170,8 +167,30 @@ def event_record(
         else:
             event.save(force_insert=True)
         _apply(recipient, event_type, event.event_data, event.is_machine, now)
+    if recipient.sent_at is not None and _raises_a_rate(event_type, event.event_data):
+        states.auto_pause(recipient.campaign)
     event.replayed = False
     return event
+
+
+def _raises_a_rate(event_type, event_data) -> bool:
+    """A hard bounce or a complaint: the events that can push a campaign over its auto-pause
+    limits (campaigns.states.auto_pause)."""
+    if event_type == EventType.COMPLAIN:
+        return True
+    return event_type == EventType.BOUNCE and (event_data or {}).get("bounce_type", "hard") == "hard"
+
+
+def bounce_at_send(recipient_id: int, campaign_id: int, event_data: dict) -> None:
+    """The `bounce` event of a refusal at send time (the engine has already applied its
+    effects: status, suppression; campaigns.bounces calls this)."""
+    EmailTracking.objects.create(
+        campaign_recipient_id=recipient_id,
+        campaign_id=campaign_id,
+        event_type=EventType.BOUNCE,
+        event_data=event_data,
+        is_machine=False,
+    )
 
 
 def unsubscribe(*, recipient: CampaignRecipient, user_agent: str = "", ip_address=None, one_click=False):

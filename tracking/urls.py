@@ -15,5 +15,6 @@ urlpatterns = [
         name="tracking-click",
     ),
     re_path(r"^u/(?P<token>[A-Za-z0-9_-]{1,64})/?$", views.unsubscribe, name="tracking-unsubscribe"),
+    re_path(r"^v/(?P<token>[A-Za-z0-9_-]{1,64})/?$", views.view_in_browser, name="tracking-view-in-browser"),
     re_path(r"^anymail/", include((webhooks.guarded(anymail_urls.urlpatterns), anymail_urls.app_name))),
 ]

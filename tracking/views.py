@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from campaigns import sending
 from campaigns.models import CampaignRecipient
 
 from . import hits, services
@@ -80,3 +81,20 @@ def unsubscribe(request, token):
         one_click=request.POST.get("List-Unsubscribe") == "One-Click",
     )
     return render(request, "tracking/unsubscribe.html", {**context, "state": "unsubscribed"})
+
+
+@require_http_methods(["GET", "HEAD"])
+def view_in_browser(request, token):
+    """The recipient's message as a web page (`view_in_browser_url`): its links tracked as in
+    the message, no open pixel, nothing recorded; an unknown token (or a deleted campaign) → 404."""
+    recipient = (
+        CampaignRecipient.objects.select_related("campaign__template", "lead")
+        .filter(token=token, campaign__deleted_at__isnull=True, campaign__template__isnull=False)
+        .first()
+    )
+    if recipient is None:
+        raise Http404("No such message.")
+    response = HttpResponse(sending.web_version(recipient.campaign, recipient))
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response

@@ -33,6 +33,14 @@ class WebhookPayloadInvalid(SuspiciousOperation):
 PAYLOAD_ERRORS = (ValueError, KeyError, IndexError, TypeError, AttributeError, AnymailAPIError)
 
 
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    AWS_ERRORS = (BotoCoreError, ClientError)
+except ImportError:  # boto3 is only needed for Amazon SES
+    AWS_ERRORS = ()
+
+
 def checked_webhook_view(view):
     """Anymail's webhook `view` (an as_view() function), answering 404 when its provider is
     not configured here (anymail raises AnymailConfigurationError, a 500) and 400 when the
@@ -66,6 +74,18 @@ def checked_webhook_view(view):
                 raise Http404("This provider's webhook is not configured here.") from exc
             except PAYLOAD_ERRORS as exc:
                 raise WebhookPayloadInvalid(f"{base.esp_name} webhook: unreadable request ({exc!r:.200})") from exc
+
+        def auto_confirm_sns_subscription(self, sns_message):
+            # Amazon SES: confirming needs AWS credentials (boto3); without them, or when AWS
+            # refuses, the subscription is left for the operator to confirm: never a 500.
+            try:
+                return super().auto_confirm_sns_subscription(sns_message)
+            except AWS_ERRORS as exc:
+                log.error(
+                    "Amazon SNS subscription to %r not confirmed (%s): confirm it in the SNS console",
+                    str(sns_message.get("TopicArn"))[:200],
+                    type(exc).__name__,
+                )
 
         def parse_events(self, request):
             try:

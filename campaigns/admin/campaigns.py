@@ -96,6 +96,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "started_at",
         "completed_at",
         "paused_at",
+        "pause_reason",
         "failure_reason",
         "created_by",
         "created_at",
@@ -113,9 +114,14 @@ class CampaignAdmin(admin.ModelAdmin):
                     "total_recipients",
                     "started_at",
                     "paused_at",
+                    "pause_reason",
                     "completed_at",
                 ]
             },
+        ),
+        (
+            "Auto-pause (empty: the AUTO_PAUSE_* settings; 0: off)",
+            {"fields": ["auto_pause_min_sample", "auto_pause_bounce_rate", "auto_pause_complaint_rate"]},
         ),
         ("History", {"classes": ["collapse"], "fields": ["created_by", "created_at", "updated_at"]}),
     ]

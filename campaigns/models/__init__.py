@@ -7,6 +7,7 @@ recipient tokens, and statuses limited to their enums.
 
 from .abtest import ABTestDecision
 from .base import TimestampedModel, new_campaign_id, new_token, status_check
+from .bounces import SoftBounce
 from .campaign import Campaign, CampaignCounters, CampaignLink, CampaignStatus, LiveCampaignManager
 from .imports import LeadImport, LeadImportError, LeadImportStatus, import_upload_to
 from .leads import LEAD_FIELDS, Lead, LeadStatus, Suppression, SuppressionReason
@@ -31,6 +32,7 @@ __all__ = [
     "LiveCampaignManager",
     "RecipientStatus",
     "Segment",
+    "SoftBounce",
     "Suppression",
     "SuppressionReason",
     "TimestampedModel",

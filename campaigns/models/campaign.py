@@ -26,8 +26,15 @@ class CampaignStatus(models.TextChoices):
     FAILED = "failed"
 
 
+class PauseReason(models.TextChoices):
+    NONE = "", "paused by a person"
+    BOUNCE_RATE = "bounce_rate"
+    COMPLAINT_RATE = "complaint_rate"
+
+
 class Campaign(TimestampedModel):
     Status = CampaignStatus
+    PauseReason = PauseReason
 
     # What each status allows, the legal moves and the guard: `campaigns.states`.
 
@@ -51,6 +58,17 @@ class Campaign(TimestampedModel):
     started_at = models.DateTimeField(null=True, blank=True, db_index=True)
     completed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     paused_at = models.DateTimeField(null=True, blank=True)
+    # Auto-pause (campaigns.states.auto_pause): null = the AUTO_PAUSE_* setting, 0 = off.
+    auto_pause_min_sample = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Messages sent before the rates are checked; empty = AUTO_PAUSE_MIN_SAMPLE."
+    )
+    auto_pause_bounce_rate = models.FloatField(
+        null=True, blank=True, help_text="Percent; pause above it. Empty = AUTO_PAUSE_BOUNCE_RATE, 0 = off."
+    )
+    auto_pause_complaint_rate = models.FloatField(
+        null=True, blank=True, help_text="Percent; pause above it. Empty = AUTO_PAUSE_COMPLAINT_RATE, 0 = off."
+    )
+    pause_reason = models.CharField(max_length=20, choices=PauseReason.choices, blank=True, default="")
     failure_reason = models.TextField(blank=True)
     total_recipients = models.PositiveIntegerField(default=0)
     # The A/B test (`campaigns.abtest.config`), null = none; a content field (campaigns.states).

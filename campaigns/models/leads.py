@@ -74,6 +74,7 @@ class SuppressionReason(models.TextChoices):
     HARD_BOUNCE = "hard_bounce"
     COMPLAINT = "complaint"
     MANUAL = "manual"
+    SOFT_BOUNCE_LIMIT = "soft_bounce_limit"  # SOFT_BOUNCE_LIMIT soft bounces within 30 days
 
 
 class Suppression(models.Model):

@@ -33,6 +33,9 @@ class CampaignRecipient(TimestampedModel):
     # Unique through Meta.constraints (no useless LIKE index beside it on PostgreSQL).
     token = models.CharField(max_length=64, default=new_token, editable=False)
     message_id = models.CharField(max_length=255, blank=True)
+    # The id the provider gave the message when it took it (anymail's message_id; SMTP
+    # relays' queue id from the 250 answer): webhooks that name only it find the recipient.
+    provider_message_id = models.CharField(max_length=255, blank=True)
     # The sender's lease: a queued recipient whose lease expired is pending again.
     claimed_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -76,6 +79,11 @@ class CampaignRecipient(TimestampedModel):
             # The recipients list's default order, one campaign at a time.
             models.Index(fields=["campaign", "created_at", "id"], name="recipient_campaign_created"),
             models.Index(fields=["message_id"], name="recipient_message_id"),
+            models.Index(
+                fields=["provider_message_id"],
+                name="recipient_provider_message_id",
+                condition=~models.Q(provider_message_id=""),
+            ),
             models.Index(fields=["campaign", "sent_at"], name="recipient_campaign_sent"),
             # The sender's claim: the lowest pending ids of a campaign, without a sort.
             models.Index(

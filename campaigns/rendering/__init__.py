@@ -33,6 +33,8 @@ from .links import (
     open_url,
     rewrite_links,
     unsubscribe_url,
+    view_in_browser_url,
+    without_open_pixel,
 )
 from .templates import (
     HTML_ENGINE,
@@ -78,4 +80,6 @@ __all__ = [
     "rewrite_links",
     "unsubscribe_url",
     "validate_template_source",
+    "view_in_browser_url",
+    "without_open_pixel",
 ]

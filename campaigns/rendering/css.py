@@ -7,7 +7,7 @@ import re
 import css_inline
 
 _STYLE = re.compile(r"<style\b|<link\b[^>]*stylesheet", re.IGNORECASE)
-_INLINER = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
+_INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)  # @media rules stay
 
 
 def needs_inlining(body_html: str) -> bool:

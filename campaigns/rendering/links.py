@@ -27,6 +27,10 @@ def unsubscribe_url(token: str) -> str:
     return f"{settings.SITE_URL}/u/{token}/"
 
 
+def view_in_browser_url(token: str) -> str:
+    return f"{settings.SITE_URL}/v/{token}/"
+
+
 # --- Instrumenting ---------------------------------------------------------------------------
 
 TOKEN_VAR = "fliptech_token"
@@ -106,12 +110,22 @@ def rewrite_links(body_html: str, body_text: str, token: str, link_ids: dict, *,
     return _HREF.sub(href, body_html), _TEXT_URL.sub(text_url, body_text)
 
 
-def add_open_pixel(body_html: str, token: str) -> str:
-    """A 1×1 image just before the last </body> (or at the end)."""
-    pixel = (
+def open_pixel(token: str) -> str:
+    return (
         f'<img src="{open_url(token)}" width="1" height="1" alt="" '
         'style="display:block;border:0;width:1px;height:1px" />'
     )
+
+
+def without_open_pixel(html: str, token: str) -> str:
+    """The rendered message without its open pixel (the web version records no open),
+    however the CSS inliner re-wrote the tag."""
+    return re.sub(rf"<img\b[^>]*\bsrc=[\"']{re.escape(open_url(token))}[\"'][^>]*>", "", html)
+
+
+def add_open_pixel(body_html: str, token: str) -> str:
+    """A 1×1 image just before the last </body> (or at the end)."""
+    pixel = open_pixel(token)
     at = body_html.rfind("</body")
     if at < 0:
         at = body_html.lower().rfind("</body")

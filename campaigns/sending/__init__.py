@@ -11,6 +11,9 @@ The package, by concern (docs/sending.md has the guarantees):
 - `step` — the one per-message step (start → send → classify → record); `drivers` — the
   whole-message and the two-phase SMTP (envelope, start, data) ways to hand a message over; `batch` — one batch.
 - `testmail` — test messages. Pacing is `campaigns.pacing`.
+- `outcomes` — what a refusal leads to by its bounce kind (`campaigns.bounces`), and the
+  auto-pause watch; `relays` — ESP SMTP relays' custom-data headers and queue ids;
+  `signing` — DKIM.
 
 The names below are the engine's public surface (tasks, tests and benchmarks use them).
 """
@@ -21,7 +24,7 @@ from .batch import send_batch
 from .errors import PermanentFailure, TransientFailure
 from .janitor import INTERRUPTED, release_expired_leases, stalled_campaign_ids
 from .mime import Outgoing, Sender, build_mime, list_unsubscribe_headers, message_id_domain, to_header
-from .prepare import RenderFailed, compiled_for, link_ids, prepare_batch
+from .prepare import RenderFailed, compiled_for, link_ids, prepare_batch, web_version
 from .step import BatchResult
 from .store import backoff, claim_batch, release, renew_leases
 from .testmail import TEST_TOKEN, send_test
@@ -58,4 +61,5 @@ __all__ = [
     "smtp_send",
     "stalled_campaign_ids",
     "to_header",
+    "web_version",
 ]

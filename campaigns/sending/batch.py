@@ -11,7 +11,7 @@ from django.utils import timezone
 from .. import states
 from ..exceptions import TemplateError
 from ..models import Campaign, CampaignRecipient
-from ..pacing import Pacer, batch_size_for
+from ..pacing import DomainPacer, Pacer, batch_size_for
 from ..states import fail as fail_campaign
 from ..states import finish_if_done
 from . import store
@@ -98,6 +98,15 @@ def _send_batch(campaign_id, result, successor) -> BatchResult:
             successor.when_due(campaign_id)
         return result
     full = len(recipients) >= size
+    recipients = store.fail_suppressed(recipients)
+    result.failed += result.claimed - len(recipients)
+    if not recipients:  # every claimed address was suppressed
+        result.finished = finish_if_done(campaign_id)
+        if result.finished is None and full:
+            successor.queue()
+        elif result.finished is None:
+            successor.when_due(campaign_id)
+        return result
     batch = Batch(campaign=campaign, recipients=recipients, result=result)
     batch.on_progress = (lambda: successor.queue()) if full else None
     messages = None
@@ -155,6 +164,7 @@ def _send_all(batch: Batch, messages) -> None:
     transport = Transport(Sender.for_campaign(batch.campaign))
     transport.open()
     pacer = Pacer(batch.campaign)
+    domains = DomainHold(batch)
     driver = (TwoPhase if transport.kind == "smtp" else Whole)(batch, transport, pacer)
     try:
         for index in range(len(batch.recipients)):
@@ -165,7 +175,37 @@ def _send_all(batch: Batch, messages) -> None:
                 driver.render_failed(index)
                 raise
             batch.heartbeat()
+            if domains.puts_off(out):
+                continue  # its domain is at its cap: the others go ahead
             if not send_one(batch, driver, index, out):
                 return
     finally:
-        driver.close()
+        try:
+            domains.give_back()
+        finally:
+            driver.close()
+
+
+class DomainHold:
+    """SEND_DOMAIN_RATES in a batch (`pacing.DomainPacer`): a recipient whose domain is at its
+    cap is put off — given back at the end of the batch (one statement), due at the slot
+    reserved for it; its lease is renewed with the batch's meanwhile — and the batch goes on."""
+
+    def __init__(self, batch: Batch):
+        self.batch, self.pacer, self.held = batch, DomainPacer(), {}
+
+    def puts_off(self, out) -> bool:
+        if not self.pacer.active:
+            return False
+        wait = self.pacer.wait(out.message_id, out.rcpt)
+        if wait <= 0:
+            return False
+        self.held[out.recipient_id] = timezone.now() + timedelta(seconds=wait)
+        self.batch.result.paced += 1
+        return True
+
+    def give_back(self) -> None:
+        if self.held:
+            store.release_each(self.held)
+            held = set(self.held)
+            self.batch.remaining = [pk for pk in self.batch.remaining if pk not in held]

@@ -102,25 +102,28 @@ class Whole(_Driver):
         return None
 
     def record_sent(self, index, out):
-        store.mark_sent(out.recipient_id)
+        store.mark_sent(out.recipient_id, out.provider_message_id)
 
 
 class TwoPhase(_Driver):
     def __init__(self, batch, transport, pacer):
         super().__init__(batch, transport, pacer)
         self.chain = connection.vendor == "postgresql" and not pacer.active
-        self.unrecorded = None  # accepted by the server; recorded with the next start
+        self.unrecorded = None  # (id, provider's id) accepted by the server; recorded with the next start
 
     def start(self, index, out):
         rid = out.recipient_id
         failure = self.transport.begin(out)
         try:
             if self.unrecorded is not None:
-                sent, self.unrecorded = self.unrecorded, None
+                (sent, provider_id), self.unrecorded = self.unrecorded, None
                 try:
-                    return store.mark_sent_and_start(sent, rid, self.batch.campaign.pk, hand=failure is None), failure
+                    started = store.mark_sent_and_start(
+                        sent, rid, self.batch.campaign.pk, hand=failure is None, provider_id=provider_id
+                    )
+                    return started, failure
                 except DatabaseError:
-                    store.mark_sent(sent)  # durable: the server accepted it
+                    store.mark_sent(sent, provider_id)  # durable: the server accepted it
                     raise
             return self._start(rid, hand=failure is None), failure
         except DatabaseError:
@@ -138,11 +141,11 @@ class TwoPhase(_Driver):
 
     def record_sent(self, index, out):
         if self.chain and self.batch.next_id(index) is not None:
-            self.unrecorded = out.recipient_id
+            self.unrecorded = (out.recipient_id, out.provider_message_id)
         else:
-            store.mark_sent(out.recipient_id)
+            store.mark_sent(out.recipient_id, out.provider_message_id)
 
     def flush(self):
         if self.unrecorded is not None:
-            sent, self.unrecorded = self.unrecorded, None
-            store.mark_sent(sent)
+            (sent, provider_id), self.unrecorded = self.unrecorded, None
+            store.mark_sent(sent, provider_id)

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.mail.message import sanitize_address
 
 from .. import rendering
+from . import signing
 
 
 @dataclass
@@ -27,15 +28,18 @@ class Outgoing:
     rcpt: str = ""  # the envelope recipient (bare address)
     data: bytes | None = None  # the built message, when built ahead
     from_header: str = ""  # an A/B variant's own From (its sender name); empty: the batch's
+    provider_message_id: str = ""  # the provider's id, once it took the message
 
 
 @dataclass
 class Sender:
-    """The campaign's From/Reply-To, resolved once per batch."""
+    """The campaign's From/Reply-To, resolved once per batch, and its DKIM signer (None
+    when DKIM is not configured)."""
 
     envelope: str
     from_header: str
     reply_to: str
+    signer: object = None
 
     @classmethod
     def for_campaign(cls, campaign):
@@ -46,6 +50,7 @@ class Sender:
             envelope=address,
             from_header=sanitize_address((name, address), "utf-8"),
             reply_to=sanitize_address(reply_to, "utf-8") if reply_to else "",
+            signer=signing.signer_for(address.rpartition("@")[2] or "localhost"),
         )
 
 
@@ -71,7 +76,8 @@ def encode_subject(subject: str) -> str:
 
 
 def build_mime(out: Outgoing, sender: Sender) -> bytes:
-    """The message as RFC 5322 bytes (CRLF), multipart/alternative: text, then HTML."""
+    """The message as RFC 5322 bytes (CRLF), multipart/alternative: text, then HTML; signed
+    with DKIM when the sender has a signer."""
     boundary = "=_ft_" + secrets.token_hex(12)  # 96 random bits: never inside a part
     head = [
         f"From: {out.from_header or sender.from_header}",
@@ -88,7 +94,7 @@ def build_mime(out: Outgoing, sender: Sender) -> bytes:
     part = b'Content-Type: text/%s; charset="utf-8"\r\nContent-Transfer-Encoding: %s\r\n\r\n'
     text_cte, text = _encode_body(out.text)
     html_cte, html = _encode_body(out.html)
-    return b"".join(
+    data = b"".join(
         (
             "\r\n".join(head).encode("utf-8"),
             b"\r\n\r\n--",
@@ -106,6 +112,7 @@ def build_mime(out: Outgoing, sender: Sender) -> bytes:
             b"--\r\n",
         )
     )
+    return sender.signer.sign(data) if sender.signer is not None else data
 
 
 def list_unsubscribe_headers(token: str) -> list:
@@ -113,6 +120,21 @@ def list_unsubscribe_headers(token: str) -> list:
     if settings.LIST_UNSUBSCRIBE_MAILTO:
         value += f", <mailto:{settings.LIST_UNSUBSCRIBE_MAILTO}?subject=unsubscribe%20{token}>"
     return [("List-Unsubscribe", value), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+
+
+def list_headers(campaign) -> list:
+    """`List-Id` (RFC 2919: the campaign's name, `<campaign_id>.<sender domain>`) and
+    `Feedback-ID` (Gmail's feedback loop: `<campaign_id>:<sender domain>`)."""
+    domain = message_id_domain(campaign)
+    name = " ".join(str(campaign.name).split())
+    if name.isascii():
+        phrase = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    else:
+        phrase = Header(name, "utf-8").encode()
+    return [
+        ("List-Id", f"{phrase} <{campaign.campaign_id}.{domain}>"),
+        ("Feedback-ID", f"{campaign.campaign_id}:{domain}"),
+    ]
 
 
 def to_header(recipient) -> str:

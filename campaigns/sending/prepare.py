@@ -10,7 +10,8 @@ from django.conf import settings
 from .. import rendering
 from ..abtest.content import campaign_for
 from ..models import CampaignLink
-from .mime import Outgoing, Sender, build_mime, list_unsubscribe_headers, to_header
+from . import relays
+from .mime import Outgoing, Sender, build_mime, list_headers, list_unsubscribe_headers, to_header
 
 _compiled = {}
 
@@ -76,6 +77,7 @@ def any_dynamic(campaign, recipients) -> bool:
 
 def outgoing_for(campaign, recipient, parts) -> Outgoing:
     """The message; `campaign` is the recipient's view of it (its A/B variant's content)."""
+    metadata = {"token": recipient.token, "campaign_id": campaign.campaign_id}
     return Outgoing(
         recipient_id=recipient.pk,
         token=recipient.token,
@@ -85,8 +87,13 @@ def outgoing_for(campaign, recipient, parts) -> Outgoing:
         subject=parts["subject"],
         html=parts["html"],
         text=parts["text"],
-        headers=[*list_unsubscribe_headers(recipient.token), ("X-Campaign-ID", campaign.campaign_id)],
-        metadata={"token": recipient.token, "campaign_id": campaign.campaign_id},
+        headers=[
+            *list_unsubscribe_headers(recipient.token),
+            *list_headers(campaign),
+            ("X-Campaign-ID", campaign.campaign_id),
+            *relays.metadata_headers(relays.relay(), metadata),  # the ESP relay's custom data
+        ],
+        metadata=metadata,
         from_header=Sender.for_campaign(campaign).from_header if campaign.ab_test else "",
     )
 
@@ -97,9 +104,23 @@ def render_parts(compiled, data: dict, recipient) -> dict:
             lead=rendering.lead_data(recipient.lead, recipient),
             campaign=data,
             unsubscribe=rendering.unsubscribe_url(recipient.token),
+            view_in_browser=rendering.view_in_browser_url(recipient.token),
             token=recipient.token,
         )
     )
+
+
+def web_version(campaign, recipient) -> str:
+    """The recipient's message as a web page (`SITE_URL/v/<token>/`): rendered as it was
+    sent, its tracked links intact, without the open pixel (viewing it records no open)."""
+    compiled, dynamic = compiled_for(campaign)
+    parts = render_parts(compiled, rendering.campaign_data(campaign), recipient)
+    if dynamic:
+        urls = rendering.find_links(parts["html"], parts["text"], token=recipient.token)
+        if urls:
+            ids = link_ids(campaign.pk, urls)
+            parts["html"], _ = rendering.rewrite_links(parts["html"], parts["text"], recipient.token, ids)
+    return rendering.without_open_pixel(parts["html"], recipient.token)
 
 
 class RenderFailed(Exception):

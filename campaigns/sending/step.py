@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from . import store
+from . import outcomes, store
 from .errors import PermanentFailure, TransientFailure
 
 
@@ -17,6 +17,8 @@ class BatchResult:
     claimed: int = 0
     sent: int = 0
     failed: int = 0
+    bounced: int = 0
+    paced: int = 0  # put off: their domain was at its SEND_DOMAIN_RATES cap
     released: int = 0
     stopped: bool = False
     finished: str | None = None
@@ -39,6 +41,7 @@ class Batch:
         self.by_pk = {r.pk: r for r in self.recipients}
         self.remaining = [r.pk for r in self.recipients]
         self.lease = settings.SEND_LEASE_SECONDS
+        self.watch = outcomes.RateWatch(self.campaign)  # auto-pause as results are recorded
 
     def heartbeat(self) -> None:
         """Renew the batch's leases every SEND_LEASE_SECONDS / 3 while it works."""
@@ -82,11 +85,11 @@ def send_one(batch: Batch, driver, index: int, out) -> bool:
     if failure is None:
         driver.record_sent(index, out)
         batch.result.sent += 1
+        batch.watch.sent()
     elif isinstance(failure, PermanentFailure):
-        store.mark_failed(rid, str(failure))
-        batch.result.failed += 1
+        outcomes.refused(batch, rid, failure)  # bounced, failed, … by the refusal's kind
     else:
-        store.mark_transient(batch.by_pk[rid], str(failure))
+        outcomes.deferred(batch, rid, failure)
         raise failure
     batch.progressed()
     return True

@@ -32,11 +32,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Case, CharField, F, Q, Value, When
-from django.db.models.functions import Cast, Concat
+from django.db.models import Case, CharField, DateTimeField, F, Q, Value, When
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
-from .. import states
+from .. import bounces, states
 from ..models import Campaign, CampaignRecipient, Suppression
 from .mime import message_id_domain
 
@@ -128,6 +128,25 @@ def claim_batch(*, campaign, size: int) -> list:
         return list(CampaignRecipient.objects.filter(pk__in=ids, claimed_at=now).select_related("lead").order_by("pk"))
 
 
+def fail_suppressed(recipients) -> list:
+    """Fail the claimed rows whose address is suppressed (`suppressed: <reason>`) before any
+    is offered to the server — not even an SMTP RCPT for an address that bounced — and return
+    the others. One query per batch; the start statement checks again (a suppression may
+    arrive meanwhile)."""
+    emails = {r.email_address.lower() for r in recipients}
+    found = dict(Suppression.objects.filter(email__in=emails).values_list("email", "reason"))
+    if not found:
+        return recipients
+    kept = []
+    for r in recipients:
+        reason = found.get(r.email_address.lower())
+        if reason is None:
+            kept.append(r)
+        else:
+            mark_failed(r.pk, f"suppressed: {reason}")
+    return kept
+
+
 @durable
 def release(ids, *, not_before=None) -> int:
     """Give claimed rows whose message was not handed over back to `pending` (due again at
@@ -140,6 +159,23 @@ def release(ids, *, not_before=None) -> int:
         lease_expires_at=None,
         sent_at=None,
         not_before=not_before,
+        updated_at=timezone.now(),
+    )
+
+
+@durable
+def release_each(due_by_id: dict) -> int:
+    """Give claimed rows whose message was not handed over back to `pending`, each due at its
+    own time ({id: not_before}), in one statement (recipients put off for their domain's cap)."""
+    if not due_by_id:
+        return 0
+    due = Case(*(When(pk=pk, then=Value(at)) for pk, at in due_by_id.items()), output_field=DateTimeField())
+    return CampaignRecipient.objects.filter(pk__in=list(due_by_id), status=R.QUEUED, handed_at__isnull=True).update(
+        status=R.PENDING,
+        claimed_at=None,
+        lease_expires_at=None,
+        sent_at=None,
+        not_before=due,
         updated_at=timezone.now(),
     )
 
@@ -177,7 +213,8 @@ _START_SQL = (
 _RECORDABLE = f"(status = '{R.QUEUED}' OR (status = '{R.FAILED}' AND error_message = %(interrupted)s))"
 _SENT_SQL = (
     f"UPDATE {_RECIPIENTS} SET status = '{R.SENT}', sent_at = %(now)s, updated_at = %(now)s,"
-    f" lease_expires_at = NULL, handed_at = NULL, error_message = '' WHERE id = %(sent)s AND {_RECORDABLE}"
+    f" lease_expires_at = NULL, handed_at = NULL, error_message = '', provider_message_id = %(provider_id)s"
+    f" WHERE id = %(sent)s AND {_RECORDABLE}"
 )
 _SENT_AND_START_SQL = (
     f"UPDATE {_RECIPIENTS} SET"
@@ -185,6 +222,7 @@ _SENT_AND_START_SQL = (
     f" lease_expires_at = CASE WHEN id = %(sent)s THEN NULL ELSE lease_expires_at END,"
     f" handed_at = CASE WHEN id = %(sent)s OR NOT %(hand)s THEN NULL ELSE %(now)s END,"
     f" error_message = CASE WHEN id = %(sent)s THEN '' ELSE error_message END,"
+    f" provider_message_id = CASE WHEN id = %(sent)s THEN %(provider_id)s ELSE provider_message_id END,"
     f" sent_at = %(now)s, updated_at = %(now)s"
     f" WHERE (id = %(sent)s AND {_RECORDABLE})"
     f" OR (id = %(start)s AND {_STARTABLE})"
@@ -207,12 +245,16 @@ def start(rid: int, campaign_id: int, now=None, *, hand: bool = True) -> bool:
 
 
 @durable
-def mark_sent(rid: int) -> None:
+def mark_sent(rid: int, provider_id: str = "") -> None:
+    """`status = sent`, with the provider's id of the message (`provider_message_id`)."""
+    params = {"now": _stamp(), "sent": rid, "interrupted": INTERRUPTED, "provider_id": provider_id[:255]}
     with connection.cursor() as cursor:
-        cursor.execute(_SENT_SQL, {"now": _stamp(), "sent": rid, "interrupted": INTERRUPTED})
+        cursor.execute(_SENT_SQL, params)
 
 
-def mark_sent_and_start(sent_id: int, next_id: int, campaign_id: int, *, hand: bool = True) -> bool:
+def mark_sent_and_start(
+    sent_id: int, next_id: int, campaign_id: int, *, hand: bool = True, provider_id: str = ""
+) -> bool:
     """`mark_sent(sent_id)` and `start(next_id)` as one statement (PostgreSQL): one round
     trip, one plan, one run of the recipient table's statement triggers. True when
     `next_id` was started."""
@@ -224,6 +266,7 @@ def mark_sent_and_start(sent_id: int, next_id: int, campaign_id: int, *, hand: b
         "now": _stamp(),
         "interrupted": INTERRUPTED,
         "hand": hand,
+        "provider_id": provider_id[:255],
     }
     with connection.cursor() as cursor:
         cursor.execute(_SENT_AND_START_SQL, params)
@@ -270,6 +313,37 @@ def mark_failed(rid: int, reason: str) -> None:
         error_message=reason[:1000],
         updated_at=timezone.now(),
     )
+
+
+@durable
+def mark_bounced(recipient, reason: str, *, source: str, event: dict) -> bool:
+    """A hard bounce at send time, in one transaction: the recipient `bounced` (`sent_at`
+    kept, so it counts as sent like every bounce, and `bounced_at` now), the address
+    suppressed (`hard_bounce`) and the `bounce` event. True when this call recorded it."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = CampaignRecipient.objects.filter(pk=recipient.pk, status=R.QUEUED).update(
+            status=R.BOUNCED,
+            sent_at=Coalesce(F("sent_at"), Value(now)),
+            bounced_at=now,
+            handed_at=None,
+            lease_expires_at=None,
+            error_message=reason[:1000],
+            updated_at=now,
+        )
+        if changed:
+            bounces.suppress(email=recipient.email_address, reason=Suppression.Reason.HARD_BOUNCE, source=source)
+            bounces.write_event(recipient.pk, recipient.campaign_id, event)
+    return bool(changed)
+
+
+@durable
+def soft_bounced(recipient, *, source: str, event: dict) -> None:
+    """A soft bounce at send time: its `bounce` event, and one more towards SOFT_BOUNCE_LIMIT
+    (which may suppress the address: its retry is then refused at its start)."""
+    with transaction.atomic():
+        bounces.write_event(recipient.pk, recipient.campaign_id, event)
+        bounces.soft_bounced(email=recipient.email_address, recipient_id=recipient.pk, source=source)
 
 
 @durable

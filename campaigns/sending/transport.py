@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.utils import timezone
 
+from .. import bounces
+from . import relays
 from .errors import PermanentFailure, TransientFailure, classify_code
 from .mime import Outgoing, Sender, build_mime
 
@@ -93,9 +95,11 @@ class Transport:
             return TransientFailure(f"mail server connection lost: {exc}")
 
     def finish(self, out: Outgoing):
-        """The message and the final dot after `begin`: None when accepted, else the failure."""
+        """The message and the final dot after `begin`: None when accepted (the relay's id of
+        the message, from its answer, kept in `out.provider_message_id`), else the failure."""
         try:
-            smtp_finish(self.backend.connection, out.data or build_mime(out, self.sender))
+            answer = smtp_finish(self.backend.connection, out.data or build_mime(out, self.sender))
+            out.provider_message_id = relays.queue_id(answer)
         except smtplib.SMTPResponseException as exc:
             return classify_code(exc.smtp_code, exc.smtp_error)
         except (OSError, smtplib.SMTPException) as exc:
@@ -133,29 +137,70 @@ class Transport:
         message.attach_alternative(out.html, "text/html")
         if self.kind == "anymail":
             message.metadata = out.metadata
-            message.track_clicks = False  # we rewrite links ourselves
-            message.track_opens = False
+            if type(self.backend) not in _NO_TRACKING_SWITCHES:
+                message.track_clicks = False  # we rewrite links ourselves
+                message.track_opens = False
         try:
-            self.backend.send_messages([message])
+            self._send_anymail_aware(message)
         except smtplib.SMTPResponseException as exc:
             raise classify_code(exc.smtp_code, exc.smtp_error) from exc
         except OSError as exc:
             raise TransientFailure(str(exc)) from exc
         except Exception as exc:
-            raise _classify_anymail(exc) from exc
+            raise _classify_anymail(exc, self.esp_name, _recipient_status(message, out.rcpt)) from exc
+        if self.kind == "anymail":
+            out.provider_message_id = _provider_id(message, out.rcpt)
+
+    def _send_anymail_aware(self, message) -> None:
+        """Send; an ESP without per-message tracking switches (Resend, Amazon SES, Brevo, …)
+        refuses them before any request: then it is sent without them, and remembered."""
+        try:
+            self.backend.send_messages([message])
+        except Exception as exc:
+            if type(exc).__name__ != "AnymailUnsupportedFeature" or "track" not in str(exc):
+                raise
+            _NO_TRACKING_SWITCHES.add(type(self.backend))
+            del message.track_clicks, message.track_opens
+            self.backend.send_messages([message])
+
+    @property
+    def esp_name(self) -> str:
+        return getattr(self.backend, "esp_name", "") or type(self.backend).__module__.rpartition(".")[2]
 
 
-def _classify_anymail(exc) -> Exception:
+# anymail backends whose ESP has no per-message open/click tracking switches.
+_NO_TRACKING_SWITCHES = set()
+
+
+def _recipient_status(message, address):
+    """anymail's status object for `address` after a send (None before one)."""
+    status = getattr(message, "anymail_status", None)
+    recipients = getattr(status, "recipients", None) or {}
+    return recipients.get(address.lower()) or recipients.get(address)
+
+
+def _provider_id(message, address) -> str:
+    """The id the anymail provider gave the message for `address` (anymail_status)."""
+    found = _recipient_status(message, address)
+    value = getattr(found, "message_id", None) or getattr(getattr(message, "anymail_status", None), "message_id", None)
+    return str(value)[:255] if value and not isinstance(value, set) else ""
+
+
+def _classify_anymail(exc, esp: str, recipient_status=None) -> Exception:
+    """An anymail error as a failure: a refused recipient is what the provider's verdict
+    says (campaigns.bounces.PROVIDER_SEND_STATUSES: "rejected"/"invalid" → a hard bounce),
+    other 4xx permanent, 5xx/429 transient."""
     from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 
     if isinstance(exc, AnymailRecipientsRefused):
-        return PermanentFailure(str(exc))
+        verdict = getattr(recipient_status, "status", None) or "rejected"
+        return PermanentFailure(str(exc), bounces.PROVIDER_SEND_STATUSES.get(verdict, bounces.OTHER), source=esp)
     if isinstance(exc, AnymailAPIError):
         status = getattr(exc, "status_code", None)
         if status is None or status >= 500 or status == 429:
-            return TransientFailure(str(exc))
-        return PermanentFailure(str(exc))
-    return TransientFailure(f"{type(exc).__name__}: {exc}")
+            return TransientFailure(str(exc), source=esp)
+        return PermanentFailure(str(exc), source=esp)
+    return TransientFailure(f"{type(exc).__name__}: {exc}", source=esp)
 
 
 def pipelining(conn: smtplib.SMTP) -> bool:
@@ -216,10 +261,12 @@ def smtp_begin_stepwise(conn: smtplib.SMTP, sender: str, rcpt: str):
     return None
 
 
-def smtp_finish(conn: smtplib.SMTP, data: bytes) -> None:
-    """The message and the final dot; raises SMTPDataError unless the server answers 250."""
+def smtp_finish(conn: smtplib.SMTP, data: bytes) -> bytes:
+    """The message and the final dot; raises SMTPDataError unless the server answers 250.
+    Returns the answer's text (a relay's queue id is in it)."""
     body = smtplib._quote_periods(data) if data.startswith(b".") or b"\n." in data else data
     conn.send(body + (b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"))
     code, message = conn.getreply()
     if code != 250:
         raise smtplib.SMTPDataError(code, message)
+    return message

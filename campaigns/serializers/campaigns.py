@@ -85,6 +85,30 @@ class CampaignWriteSerializer(serializers.Serializer):
         max_value=MAX_RATE,
         help_text="Messages per hour for this campaign; null = the global limit.",
     )
+    auto_pause_min_sample = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=MAX_RATE,
+        help_text="Messages sent before the rates are checked; null = AUTO_PAUSE_MIN_SAMPLE (100).",
+    )
+    auto_pause_bounce_rate = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=100,
+        help_text="Pause once bounced / sent is above this percentage; null = AUTO_PAUSE_BOUNCE_RATE (5), 0 = off.",
+    )
+    auto_pause_complaint_rate = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=100,
+        help_text=(
+            "Pause once complained / delivered is above this percentage; null = AUTO_PAUSE_COMPLAINT_RATE (0.3), "
+            "0 = off."
+        ),
+    )
     track_opens = serializers.BooleanField(required=False, help_text="Default true: add an open pixel.")
     track_clicks = serializers.BooleanField(required=False, help_text="Default true: rewrite links.")
     scheduled_at = FutureDateTimeField(
@@ -163,6 +187,10 @@ class CampaignResponseSerializer(serializers.ModelSerializer):
             "started_at",
             "completed_at",
             "paused_at",
+            "pause_reason",
+            "auto_pause_min_sample",
+            "auto_pause_bounce_rate",
+            "auto_pause_complaint_rate",
             "failure_reason",
             "ab_test",
             "total_recipients",

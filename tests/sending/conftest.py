@@ -48,8 +48,13 @@ class Recorder:
     """aiosmtpd handler: keeps every accepted message; can refuse.
 
     - `fail_next(n, code="451 …")`: answer the next n DATA commands with a 4xx.
-    - `reject(address)` / `reject_all`: answer RCPT with 550 for that address / everyone.
+    - `reject(address, reply="550 5.1.1 …")` / `reject_all`: answer RCPT with `reply` for that
+      address / everyone (`reject_reply`), e.g. "452 4.2.2 Mailbox full", "554 5.7.1 …".
     """
+
+    NO_SUCH_USER = "550 5.1.1 No such user here"
+    MAILBOX_FULL = "452 4.2.2 Mailbox full"
+    POLICY = "554 5.7.1 Message refused by policy"
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -57,21 +62,24 @@ class Recorder:
         self.times = []  # time.monotonic() of each accepted message
         self.temp_failures = 0
         self.temp_code = "451 4.3.0 Try again later"
-        self.rejected = set()
+        self.rejected = {}  # address → RCPT reply
         self.reject_all = False
+        self.reject_reply = self.NO_SUCH_USER
         self.refused = 0
         # Called (in the server's thread) with the envelope recipient: on_rcpt when RCPT
         # arrives (nothing handed over yet), on_accept right after a message was accepted.
         self.on_rcpt = None
         self.on_accept = None
+        self.accept_reply = "250 2.0.0 Queued"  # e.g. a relay's "250 2.0.0 Ok: queued as <id>"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.on_rcpt is not None:
             _in_thread(self.on_rcpt, address)
-        if self.reject_all or address.lower() in self.rejected:
+        reply = self.rejected.get(address.lower()) or (self.reject_reply if self.reject_all else None)
+        if reply:
             with self.lock:
                 self.refused += 1
-            return "550 5.1.1 No such user here"
+            return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -87,14 +95,14 @@ class Recorder:
         if self.on_accept is not None:
             for rcpt in envelope.rcpt_tos:
                 _in_thread(self.on_accept, rcpt)
-        return "250 2.0.0 Queued"
+        return self.accept_reply
 
     def fail_next(self, n, code="451 4.3.0 Try again later"):
         with self.lock:
             self.temp_failures, self.temp_code = n, code
 
-    def reject(self, address):
-        self.rejected.add(address.lower())
+    def reject(self, address, reply=NO_SUCH_USER):
+        self.rejected[address.lower()] = reply
 
     @property
     def count(self):

@@ -84,13 +84,14 @@ def test_text_part_is_derived_from_html_when_empty():
     )
 
 
-def test_css_is_inlined():
+def test_css_is_inlined_and_the_style_block_kept_for_media_queries():
     template = EmailTemplateFactory(
-        body_html='<html><head><style>p.x{color:red}</style></head><body><p class="x">Hi</p></body></html>'
+        body_html="<html><head><style>p.x{color:red} @media (max-width: 600px) { p.x { width: 100% } }</style>"
+        '</head><body><p class="x">Hi</p></body></html>'
     )
     html = rendering.render_preview(template=template)["html"]
     assert 'style="color: red;"' in html
-    assert "<style" not in html
+    assert "<style>" in html and "@media (max-width: 600px)" in html
 
 
 def test_preview_uses_sample_data_and_campaign_subject():
@@ -166,4 +167,4 @@ def test_css_falls_back_to_per_message_inlining_when_the_source_is_not_safe(body
     compiled = rendering.compile_message(subject="s", body_html=body_html)
     assert compiled.inline_css is True
     html = compiled.render(rendering.context_for(lead=rendering.lead_data(), campaign={}, unsubscribe="u"))["html"]
-    assert "color: red" in html and "<style" not in html
+    assert "color: red" in html and html.count("<style>") == 1

@@ -142,8 +142,9 @@ def test_batch_queries_are_bounded(smtp_settings, smtp_server, django_assert_max
     campaign = running_campaign(10)
     # Load campaign, claim (due rows, expired leases when the first is short, update, read
     # back; + savepoint/release inside a test transaction), links (insert, select), per
-    # message start + sent (2 × 10), completion (exists, counts, campaign, update + refresh).
-    with django_assert_max_num_queries(14 + 2 * 10):
+    # message start + sent (2 × 10), completion (exists, counts, campaign, update + refresh);
+    # deliverability: the batch's suppressed addresses, the auto-pause watch's counters.
+    with django_assert_max_num_queries(16 + 2 * 10):
         assert sending.send_batch(campaign.pk).sent == 10
 
 
@@ -201,22 +202,22 @@ def test_suppressed_address_is_failed_not_sent(smtp_settings, smtp_server):
 
 def test_permanent_refusal_marks_failed_with_the_servers_reason(smtp_settings, smtp_server):
     campaign = running_campaign(2)
-    smtp_server.reject("lead0@example.net")
+    smtp_server.reject("lead0@example.net", smtp_server.POLICY)
     result = sending.send_batch(campaign.pk)
     assert (result.sent, result.failed) == (1, 1)
     failed = CampaignRecipient.objects.get(campaign=campaign, email_address="lead0@example.net")
-    assert failed.status == R.FAILED and failed.error_message.startswith("550 5.1.1 No such user")
+    assert failed.status == R.FAILED and failed.error_message.startswith("554 5.7.1 Message refused")
     assert failed.sent_at is None
     assert smtp_server.addresses() == ["lead1@example.net"]
 
 
 def test_every_send_failing_permanently_fails_the_campaign(smtp_settings, smtp_server):
     campaign = running_campaign(2)
-    smtp_server.reject_all = True
+    smtp_server.reject_all, smtp_server.reject_reply = True, smtp_server.POLICY
     sending.send_batch(campaign.pk)
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.FAILED
-    assert "550 5.1.1 No such user" in campaign.failure_reason
+    assert "554 5.7.1 Message refused" in campaign.failure_reason
 
 
 def test_transient_refusal_puts_the_rest_back_and_raises(smtp_settings, smtp_server):
@@ -461,10 +462,10 @@ def test_pipelined_smtp_delivers_and_classifies_refusals(smtp_settings, smtp_ser
     campaign = running_campaign(3)
     smtp_server.reject("lead1@example.net")
     result = sending.send_batch(campaign.pk)
-    assert (result.sent, result.failed) == (2, 1)
+    assert (result.sent, result.failed, result.bounced) == (2, 0, 1)
     assert sorted(smtp_server.addresses()) == ["lead0@example.net", "lead2@example.net"]
-    failed = CampaignRecipient.objects.get(campaign=campaign, email_address="lead1@example.net")
-    assert failed.error_message.startswith("550 5.1.1")
+    bounced = CampaignRecipient.objects.get(campaign=campaign, email_address="lead1@example.net")
+    assert bounced.status == R.BOUNCED and bounced.error_message.startswith("550 5.1.1")
     for msg in smtp_server.parsed():
         assert msg.get_body(("html",)).get_content().startswith("<html>")
 

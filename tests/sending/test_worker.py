@@ -15,7 +15,7 @@ from django.apps import apps as registry
 from django.utils import timezone
 
 from campaigns import sending, services, tasks
-from campaigns.models import Campaign, CampaignRecipient, Lead
+from campaigns.models import Campaign, CampaignRecipient, Lead, Suppression
 from tests.factories import CampaignFactory, EmailTemplateFactory
 from tests.sending.conftest import wait_until
 
@@ -158,15 +158,19 @@ def test_smtp_refusing_then_accepting_is_retried_and_delivered(celery_procs, smt
     check_messages(smtp_server, campaign)
 
 
-def test_permanent_refusal_fails_the_recipient_with_the_reason(celery_procs, smtp_server):
+def test_permanent_refusals_bounce_or_fail_the_recipient_with_the_reason(celery_procs, smtp_server):
     campaign = make_campaign(3)
-    smtp_server.reject("r1@example.net")
+    smtp_server.reject("r1@example.net")  # 550 5.1.1: a hard bounce
+    smtp_server.reject("r2@example.net", smtp_server.POLICY)  # 554 5.7.1: refused by policy
     celery_procs.worker(concurrency=1)
     services.campaign_launch(campaign=campaign, send_immediately=True)
     assert wait_until(lambda: status_of(campaign) == Campaign.Status.COMPLETED, timeout=60), celery_procs.logs()
-    failed = CampaignRecipient.objects.get(campaign=campaign, email_address="r1@example.net")
-    assert failed.status == R.FAILED and failed.error_message.startswith("550 5.1.1")
-    assert sorted(smtp_server.addresses()) == ["r0@example.net", "r2@example.net"]
+    bounced = CampaignRecipient.objects.get(campaign=campaign, email_address="r1@example.net")
+    assert bounced.status == R.BOUNCED and bounced.error_message.startswith("550 5.1.1")
+    failed = CampaignRecipient.objects.get(campaign=campaign, email_address="r2@example.net")
+    assert failed.status == R.FAILED and failed.error_message.startswith("554 5.7.1")
+    assert list(Suppression.objects.values_list("email", "reason")) == [("r1@example.net", "hard_bounce")]
+    assert smtp_server.addresses() == ["r0@example.net"]
 
 
 def test_pause_stops_the_count_and_resume_sends_only_the_rest(celery_procs, smtp_server, api):

@@ -49,7 +49,9 @@ def test_the_delivery_log_lists_filters_and_retries(admin_client):
 
     url = reverse("admin:webhooks_webhookdelivery_changelist")
     page = admin_client.get(f"{url}?endpoint={endpoint.pk}")
-    assert page.status_code == 200 and page.content.decode().count('<td class="field-type">Campaign Status Changed') == 2
+    assert (
+        page.status_code == 200 and page.content.decode().count('<td class="field-type">Campaign Status Changed') == 2
+    )
     assert admin_client.get(f"{url}?endpoint=nonsense").status_code == 200
     assert admin_client.get(reverse("admin:webhooks_webhookendpoint_changelist")).status_code == 200
 
