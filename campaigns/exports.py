@@ -33,6 +33,7 @@ LEAD_COLUMNS = (
     "phone",
     "city",
     "source",
+    "timezone",
     "status",
     "tags",
     "attributes",

@@ -17,6 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from .models import Lead
+from .windows import clean_zone
 
 MAX_TAGS = 100
 MAX_TAG_LENGTH = 100
@@ -29,7 +30,7 @@ def _pg() -> bool:
     return connection.vendor == "postgresql"
 
 
-LEAD_TEXT_FIELDS = ("first_name", "last_name", "company", "phone", "city", "source")
+LEAD_TEXT_FIELDS = ("first_name", "last_name", "company", "phone", "city", "source", "timezone")
 LEAD_INPUT_FIELDS = ("email", *LEAD_TEXT_FIELDS, "status", "tags", "attributes")
 _MAX_LENGTHS = {name: Lead._meta.get_field(name).max_length for name in LEAD_TEXT_FIELDS}
 _STATUSES = frozenset(Lead.Status.values)
@@ -118,6 +119,8 @@ def lead_input_clean(obj) -> dict:
         try:
             if name in LEAD_TEXT_FIELDS:
                 out[name] = clean_text(value, max_length=_MAX_LENGTHS[name])
+                if name == "timezone" and out[name]:
+                    clean_zone(out[name])
             elif name == "status":
                 if value not in _STATUSES:
                     raise ValueError(f"must be one of {', '.join(Lead.Status.values)}")

@@ -8,7 +8,9 @@ from .api.health import HealthView
 from .api.imports import LeadExportView, LeadImportCreateView, LeadImportErrorsView, LeadImportView, RecipientExportView
 from .api.leads import LeadViewSet
 from .api.recipients import CampaignRecipientsView, CampaignRecipientView
+from .api.resend import CampaignResendView, CampaignRetryView
 from .api.segments import SegmentViewSet
+from .api.steps import CampaignStepsView, CampaignStepView
 from .api.templates import EmailTemplateViewSet
 
 
@@ -41,5 +43,9 @@ urlpatterns = [
         CampaignRecipientView.as_view(),
         name="campaign-recipient",
     ),
+    re_path(r"^campaigns/(?P<id>[^/]+)/resend/?$", CampaignResendView.as_view(), name="campaign-resend"),
+    re_path(r"^campaigns/(?P<id>[^/]+)/retry/?$", CampaignRetryView.as_view(), name="campaign-retry"),
+    re_path(r"^campaigns/(?P<id>[^/]+)/steps/?$", CampaignStepsView.as_view(), name="campaign-steps"),
+    re_path(r"^campaigns/(?P<id>[^/]+)/steps/(?P<sid>[^/]+)/?$", CampaignStepView.as_view(), name="campaign-step"),
     *router.urls,
 ]

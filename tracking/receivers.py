@@ -15,7 +15,7 @@ unsubscribed               unsubscribe (suppressed)
 anything else              ignored (queued, sent, failed, unknown …)
 =========================  =====================================
 
-The recipient is found by the Message-ID the sender stored (angle brackets ignored; for
+The recipient is found by a Message-ID the sender stored (the first message's or a follow-up's; angle brackets ignored; for
 Amazon SES the original ``Message-ID`` header in ``mail.commonHeaders``, since SES's own
 ``messageId`` differs), else by the ``token``/``recipient_token`` metadata the sender
 attaches. The provider's event id (or, when it sends none, a hash of the payload) becomes
@@ -29,7 +29,7 @@ import logging
 
 from django.db.models import Q
 
-from campaigns.models import CampaignRecipient
+from campaigns.models import CampaignRecipient, RecipientMessage
 
 from . import services
 from .models import EmailTracking
@@ -65,6 +65,14 @@ def _message_ids(event) -> list[str]:
     return [i for i in dict.fromkeys(ids) if i]
 
 
+def followup_recipient_ids(message_ids) -> list[int]:
+    """The recipients of the follow-ups with these Message-IDs (any step after the first)."""
+    wanted = [form for mid in message_ids for form in (mid, f"<{mid}>")]
+    if not wanted:
+        return []
+    return list(RecipientMessage.objects.filter(message_id__in=wanted).values_list("recipient_id", flat=True)[:10])
+
+
 def find_recipient(event) -> CampaignRecipient | None:
     metadata = event.metadata if isinstance(event.metadata, dict) else {}
     token = metadata.get("token") or metadata.get("recipient_token")
@@ -75,6 +83,9 @@ def find_recipient(event) -> CampaignRecipient | None:
         query |= Q(token=str(token)[:64])
     if not query:
         return None
+    followup = followup_recipient_ids(_message_ids(event))
+    if followup:
+        query |= Q(pk__in=followup)
     candidates = list(CampaignRecipient.objects.select_related("campaign").filter(query)[:10])
     if len(candidates) > 1 and event.recipient:
         wanted = event.recipient.strip().lower()

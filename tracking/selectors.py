@@ -24,6 +24,7 @@ from campaigns.models import Campaign, CampaignRecipient
 from campaigns.selectors import campaign_counters, metrics_from_counter_row
 
 from .models import EmailTracking
+from .step_stats import step_stats
 
 Status = CampaignRecipient.Status
 EventType = EmailTracking.EventType
@@ -118,6 +119,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "emails_per_hour": round(emails_per_hour, 2),
         "average_send_time_seconds": round(average_send_time, 3),
         "last_event_at": newest_event_at,
+        "steps": step_stats(campaign=campaign, metrics=metrics),
     }
 
 

@@ -82,6 +82,15 @@ class TrackingEventsListResponseSerializer(serializers.Serializer):
 # --- Stats and analytics (14, 15) ----------------------------------------------------
 
 
+class StepStatsSerializer(serializers.Serializer):
+    position = serializers.IntegerField(help_text="0 = the first message, then each follow-up step.")
+    sent = serializers.IntegerField()
+    opened = serializers.IntegerField(help_text="People who opened while it was their latest message.")
+    clicked = serializers.IntegerField(help_text="People who clicked while it was their latest message.")
+    replied = serializers.IntegerField(help_text="People whose reply answered this message.")
+    bounced = serializers.IntegerField()
+
+
 class CampaignStatsResponseSerializer(serializers.Serializer):
     campaign_id = serializers.CharField(help_text="The public `camp_…` id.")
     campaign_name = serializers.CharField()
@@ -116,6 +125,7 @@ class CampaignStatsResponseSerializer(serializers.Serializer):
         help_text="Average seconds between consecutive sends over the sending window."
     )
     last_event_at = serializers.DateTimeField(allow_null=True, help_text="Newest tracking event.")
+    steps = StepStatsSerializer(many=True, help_text="Per message: step 0 is the first, then each follow-up.")
 
 
 class HourCountSerializer(serializers.Serializer):

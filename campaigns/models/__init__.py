@@ -9,8 +9,9 @@ from .base import TimestampedModel, new_campaign_id, new_token, status_check
 from .campaign import Campaign, CampaignCounters, CampaignLink, CampaignStatus, LiveCampaignManager
 from .imports import LeadImport, LeadImportError, LeadImportStatus, import_upload_to
 from .leads import Lead, LeadStatus, Suppression, SuppressionReason
-from .recipients import CampaignRecipient, RecipientStatus
+from .recipients import CampaignRecipient, RecipientStatus, SequenceStatus, StopReason
 from .segments import Segment
+from .steps import CampaignStep, MessageStatus, RecipientMessage, StepCondition
 from .templates import EmailTemplate
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "CampaignLink",
     "CampaignRecipient",
     "CampaignStatus",
+    "CampaignStep",
     "EmailTemplate",
     "Lead",
     "LeadImport",
@@ -26,8 +28,13 @@ __all__ = [
     "LeadImportStatus",
     "LeadStatus",
     "LiveCampaignManager",
+    "MessageStatus",
+    "RecipientMessage",
     "RecipientStatus",
     "Segment",
+    "SequenceStatus",
+    "StepCondition",
+    "StopReason",
     "Suppression",
     "SuppressionReason",
     "TimestampedModel",

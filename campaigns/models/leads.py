@@ -31,6 +31,8 @@ class Lead(TimestampedModel):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW, db_index=True)
     tags = models.JSONField(default=list, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
+    last_replied_at = models.DateTimeField(null=True, blank=True, editable=False)
+    timezone = models.CharField(max_length=64, blank=True, help_text="IANA, e.g. America/Chicago; optional.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

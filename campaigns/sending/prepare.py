@@ -9,7 +9,7 @@ from django.conf import settings
 
 from .. import rendering
 from ..models import CampaignLink
-from .mime import Outgoing, Sender, build_mime, list_unsubscribe_headers, to_header
+from .mime import Outgoing, Sender, build_mime, list_unsubscribe_headers, reply_to_headers, to_header
 
 _compiled = {}
 
@@ -76,7 +76,11 @@ def outgoing_for(campaign, recipient, parts) -> Outgoing:
         subject=parts["subject"],
         html=parts["html"],
         text=parts["text"],
-        headers=[*list_unsubscribe_headers(recipient.token), ("X-Campaign-ID", campaign.campaign_id)],
+        headers=[
+            *list_unsubscribe_headers(recipient.token),
+            ("X-Campaign-ID", campaign.campaign_id),
+            *reply_to_headers(recipient.token),
+        ],
         metadata={"token": recipient.token, "campaign_id": campaign.campaign_id},
     )
 

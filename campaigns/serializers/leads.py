@@ -8,6 +8,7 @@ from fliptech.api import no_line_breaks
 
 from ..audience import LEAD_TEXT_FIELDS, clean_attributes, clean_tags
 from ..models import Lead
+from ..windows import clean_zone
 
 
 class LeadSerializer(serializers.ModelSerializer):
@@ -31,6 +32,7 @@ class LeadSerializer(serializers.ModelSerializer):
             "phone",
             "city",
             "source",
+            "timezone",
             "status",
             "tags",
             "attributes",
@@ -51,6 +53,14 @@ class LeadSerializer(serializers.ModelSerializer):
             taken = taken.exclude(pk=self.instance.pk)
         if taken.exists():
             raise serializers.ValidationError("A lead with this email already exists.", code="unique")
+        return value
+
+    def validate_timezone(self, value):
+        if value:
+            try:
+                clean_zone(value)
+            except ValueError as exc:
+                raise serializers.ValidationError(str(exc)) from None
         return value
 
     def validate_tags(self, value):

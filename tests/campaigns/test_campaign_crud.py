@@ -48,6 +48,8 @@ def test_create_answers_201_with_every_contract_field(api, user):
         "completed_at",
         "paused_at",
         "failure_reason",
+        "send_window",
+        "timezone",
         "total_recipients",
         "metrics",
         "created_by",
