@@ -262,3 +262,32 @@ def test_a_bounce_webhook_for_a_follow_up_finds_its_recipient_and_stops_it(smtp_
     assert (recipient.sequence_status, recipient.stop_reason) == (Seq.STOPPED, "bounced")
     assert RecipientMessage.objects.get(position=2).status == M.CANCELLED
     assert status_of(campaign) == Campaign.Status.COMPLETED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reply_arriving_while_a_follow_up_is_being_sent_lets_at_most_that_one_out(smtp_settings, smtp_server):
+    campaign = campaign_with_steps(2, steps=[(NOW, "always", ""), (NOW, "always", "")])
+    sending.send_batch(campaign.pk)  # the two first messages
+    follow_ups = Counter()
+
+    def reply(address):
+        recipient = CampaignRecipient.objects.get(campaign=campaign, email_address=address)
+        tracking.event_record(recipient=recipient, event_type="reply", event_data={"text": "stop"})
+
+    def on_rcpt(address):  # s0 replies while its first follow-up's envelope is open
+        if address == "s0@example.net" and smtp_server.addresses().count(address) == 1:
+            reply(address)
+
+    def on_accept(address):  # s1 replies just as its first follow-up was accepted
+        follow_ups[address] += 1
+        if address == "s1@example.net" and follow_ups[address] == 1:
+            reply(address)
+
+    smtp_server.on_rcpt, smtp_server.on_accept = on_rcpt, on_accept
+    send_until_idle(campaign)
+
+    # s0: its reply was stored before the start statement: no follow-up left. s1: the one
+    # follow-up already being sent went out, none after it.
+    assert Counter(smtp_server.addresses()) == {"s0@example.net": 1, "s1@example.net": 2}
+    assert set(CampaignRecipient.objects.values_list("sequence_status", "stop_reason")) == {("stopped", "replied")}
+    assert status_of(campaign) == Campaign.Status.COMPLETED
