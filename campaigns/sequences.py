@@ -108,23 +108,30 @@ def _schedule(campaign_id, due: list, *, position: int) -> None:
         )
 
 
-def advance_after_step(*, recipient_id, campaign_id, position: int, sent_at=None) -> None:
+def advance_after_step(*, recipient_id, campaign_id, position: int, sent_at=None, delays=None) -> None:
     """Step `position` went out to the recipient: schedule the next step, or finish.
     Call inside the sent mark's transaction."""
     sent_at = sent_at or timezone.now()
-    locked = (
-        CampaignRecipient.objects.select_for_update().filter(pk=recipient_id).values_list("sequence_status", flat=True)
-    )
-    status = locked.first()
+    delay = (delays or delays_of(campaign_id)).get(position + 1)
     rows = CampaignRecipient.objects.filter(pk=recipient_id)
-    rows.filter(Q(current_step__isnull=True) | Q(current_step__lt=position)).update(current_step=position)
-    if status != Seq.ACTIVE:
-        return
-    delay = delays_of(campaign_id).get(position + 1)
-    if delay is None:
-        rows.update(sequence_status=Seq.FINISHED, next_step_at=None)
-    else:
-        _schedule(campaign_id, [(recipient_id, sent_at + delay)], position=position + 1)
+    # One UPDATE, which takes the row's lock (a concurrent stop waits for this transaction,
+    # then cancels the row inserted below): the step, and the next due time or the end.
+    advanced = rows.filter(sequence_status=Seq.ACTIVE).update(
+        current_step=position,
+        next_step_at=None if delay is None else sent_at + delay,
+        sequence_status=Seq.FINISHED if delay is None else Seq.ACTIVE,
+    )
+    if not advanced:
+        rows.filter(Q(current_step__isnull=True) | Q(current_step__lt=position)).update(current_step=position)
+    elif delay is not None:
+        RecipientMessage.objects.bulk_create(
+            [
+                RecipientMessage(
+                    recipient_id=recipient_id, campaign_id=campaign_id, position=position + 1, due_at=sent_at + delay
+                )
+            ],
+            ignore_conflicts=True,
+        )
 
 
 def stop(recipient_ids, reason: str) -> int:

@@ -191,13 +191,13 @@ def _outside_window_held(kind, campaign, rows, result) -> list:
     return [r for r in rows if r.pk not in held]
 
 
-def _followup_messages(campaign, batch) -> Prepared:
-    """The follow-ups rendered up front; rows whose step is gone were settled and leave the batch."""
-    kept, out = followup_messages.prepare_batch(campaign, batch.recipients)
+def _followup_messages(campaign, batch):
+    """The follow-ups' messages; rows whose step is gone were settled and leave the batch."""
+    kept, messages = followup_messages.prepare_batch(campaign, batch.recipients, Sender.for_campaign(campaign))
     kept_ids = {m.pk for m in kept}
     batch.remaining = [pk for pk in batch.remaining if pk in kept_ids]
     batch.recipients = kept
-    return Prepared(out)
+    return messages
 
 
 def _advance(campaign_id, recipients, delays) -> None:

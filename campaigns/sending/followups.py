@@ -45,6 +45,15 @@ fast_commits = store.fast_commits
 # --- Claims and leases --------------------------------------------------------------------
 
 
+# {campaign pk: {position: delay}} as read by the latest claim in this process: the sent
+# marks of its batch schedule the next step without reading the steps again (steps change
+# only while a campaign is not sending; the next claim reads them anew).
+_delays: dict = {}
+# {follow-up pk: (campaign pk, position)} of the rows this process claimed: what the one-statement
+# sent mark needs to know about the row it marks.
+_claimed: dict = {}
+
+
 def claim_batch(*, campaign, size: int) -> list:
     """Claim up to `size` due follow-ups of `campaign`: their rows, with recipient and lead.
     Every claimed row gets its own Message-ID (kept if it had one)."""
@@ -78,11 +87,16 @@ def claim_batch(*, campaign, size: int) -> list:
                 default=F("message_id"),
             ),
         )
-        return list(
+        _delays[campaign.pk] = sequences.delays_of(campaign.pk)  # for this batch's sent marks
+        rows = list(
             RecipientMessage.objects.filter(pk__in=ids, claimed_at=now)
             .select_related("recipient__lead")
             .order_by("due_at", "pk")
         )
+    if len(_claimed) > 50_000:
+        _claimed.clear()
+    _claimed.update({m.pk: (m.campaign_id, m.position) for m in rows})
+    return rows
 
 
 @durable
@@ -151,7 +165,10 @@ def start(rid: int, campaign_id: int, now=None, *, hand: bool = True) -> bool:
 
 @durable
 def mark_sent(rid: int) -> None:
-    """`sent`, and the sequence advanced in the same transaction."""
+    """`sent`, and the sequence advanced in the same transaction (one statement on
+    PostgreSQL: `_advancing_sql`)."""
+    if _chained_mark(rid, None, None, hand=False) is not None:
+        return
     now = timezone.now()
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -160,14 +177,73 @@ def mark_sent(rid: int) -> None:
         if row is not None:
             recipient_id, campaign_id, position = row
             sequences.advance_after_step(
-                recipient_id=recipient_id, campaign_id=campaign_id, position=position, sent_at=now
+                recipient_id=recipient_id,
+                campaign_id=campaign_id,
+                position=position,
+                sent_at=now,
+                delays=_delays.get(campaign_id),
             )
 
 
 def mark_sent_and_start(sent_id: int, next_id: int, campaign_id: int, *, hand: bool = True) -> bool:
-    """Two statements here (the sent mark has its sequence to advance)."""
+    """`mark_sent(sent_id)` — the sequence advanced — and `start(next_id)`: one statement on
+    PostgreSQL, as for first messages. True when `next_id` was started."""
+    started = _chained_mark(sent_id, next_id, campaign_id, hand=hand)
+    if started is not None:
+        return started
     mark_sent(sent_id)
     return start(next_id, campaign_id, hand=hand)
+
+
+_ADVANCING_SQL = (
+    f"WITH sent AS (UPDATE {_MESSAGES} SET status = '{M.SENT}', sent_at = %(now)s, updated_at = %(now)s,"
+    f" lease_expires_at = NULL, handed_at = NULL, error_message = ''"
+    f" WHERE id = %(sent)s AND (status = '{M.QUEUED}' OR (status = '{M.FAILED}' AND error_message = %(interrupted)s))"
+    f" RETURNING recipient_id, campaign_id, position),"
+    # The recipient's row lock is taken here: a concurrent stop waits, then cancels the new row.
+    f" adv AS (UPDATE {_RECIPIENTS} r SET current_step = sent.position, next_step_at = %(next_due)s,"
+    f" sequence_status = %(after)s FROM sent WHERE r.id = sent.recipient_id AND r.sequence_status = '{Seq.ACTIVE}'"
+    f" RETURNING r.id, sent.campaign_id, sent.position),"
+    f" ins AS (INSERT INTO {_MESSAGES} (recipient_id, campaign_id, position, status, due_at, message_id, subject,"
+    f" attempts, error_message, created_at, updated_at)"
+    f" SELECT adv.id, adv.campaign_id, adv.position + 1, '{M.PENDING}', %(next_due)s, '', '', 0, '', %(now)s, %(now)s"
+    f" FROM adv WHERE %(has_next)s ON CONFLICT DO NOTHING),"
+    f" ended AS (UPDATE {_RECIPIENTS} r SET current_step = sent.position FROM sent"
+    f" WHERE r.id = sent.recipient_id AND r.sequence_status <> '{Seq.ACTIVE}'"
+    f" AND (r.current_step IS NULL OR r.current_step < sent.position))"
+)
+_ADVANCING_AND_START_SQL = (
+    _ADVANCING_SQL + f" UPDATE {_MESSAGES} SET sent_at = %(now)s, updated_at = %(now)s,"
+    f" handed_at = CASE WHEN %(hand)s THEN %(now)s ELSE NULL END WHERE id = %(start)s AND {_STARTABLE} RETURNING id"
+)
+
+
+def _chained_mark(sent_id, next_id, campaign_id, *, hand) -> bool | None:
+    """PostgreSQL, for a row this process claimed: the sent mark, the sequence's advance (the
+    next step's row, or the end) and, with `next_id`, the next start — one statement, one
+    round trip (Python's version of the advance: `sequences.advance_after_step`). None when
+    it does not apply (SQLite, an unknown row): the caller takes the statement-by-statement path."""
+    known = _claimed.get(sent_id)
+    if connection.vendor != "postgresql" or known is None or known[0] not in _delays:
+        return None
+    message_campaign, position = known
+    delay = _delays[message_campaign].get(position + 1)
+    now = timezone.now()
+    params = {
+        "now": store._stamp(now),
+        "sent": sent_id,
+        "interrupted": INTERRUPTED,
+        "next_due": None if delay is None else store._stamp(now + delay),
+        "after": Seq.FINISHED if delay is None else Seq.ACTIVE,
+        "has_next": delay is not None,
+    }
+    with connection.cursor() as cursor:
+        if next_id is None:
+            cursor.execute(_ADVANCING_SQL + " SELECT 1", params)
+            return True
+        params.update({"start": next_id, "campaign": campaign_id, "running": RUNNING, "hand": hand})
+        cursor.execute(_ADVANCING_AND_START_SQL, params)
+        return any(row[0] == next_id for row in cursor.fetchall())
 
 
 @durable
