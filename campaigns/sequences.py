@@ -136,16 +136,16 @@ def advance_after_step(*, recipient_id, campaign_id, position: int, sent_at=None
 
 def stop(recipient_ids, reason: str) -> int:
     """Stop the recipients' sequences for good (`stopped`, `stop_reason`) and cancel their
-    pending follow-ups; a sequence already ended keeps its end. Returns how many stopped."""
+    pending follow-ups; a sequence already ended keeps its end. Returns how many follow-ups
+    were cancelled (only then may the campaign have become complete)."""
     ids = list(recipient_ids)
     if not ids:
         return 0
     with transaction.atomic():
-        stopped = CampaignRecipient.objects.filter(pk__in=ids, sequence_status=Seq.ACTIVE).update(
+        CampaignRecipient.objects.filter(pk__in=ids, sequence_status=Seq.ACTIVE).update(
             sequence_status=Seq.STOPPED, stop_reason=reason, next_step_at=None
         )
-        cancel_pending(ids)
-    return stopped
+        return cancel_pending(ids)
 
 
 def end_by_condition(recipient_id) -> None:
@@ -179,8 +179,8 @@ def end_after_failure(recipient_id) -> None:
         cancel_pending([recipient_id])
 
 
-def cancel_pending(recipient_ids) -> None:
-    RecipientMessage.objects.filter(recipient_id__in=list(recipient_ids), status=M.PENDING).update(
+def cancel_pending(recipient_ids) -> int:
+    return RecipientMessage.objects.filter(recipient_id__in=list(recipient_ids), status=M.PENDING).update(
         status=M.CANCELLED, updated_at=timezone.now()
     )
 

@@ -157,7 +157,7 @@ def event_record(
         is_machine=bool(is_machine),
         provider_event_id=(provider_event_id or None) and provider_event_id[:255],
     )
-    stop_reason = ""
+    cancelled = 0
     with transaction.atomic():
         if event.provider_event_id:
             try:
@@ -174,8 +174,8 @@ def event_record(
         _apply(recipient, event_type, event.event_data, event.is_machine, now)
         stop_reason = sequence_stop_reason(event_type, event.event_data)
         if stop_reason:
-            sequences.stop([recipient.pk], stop_reason)
-    if stop_reason:
+            cancelled = sequences.stop([recipient.pk], stop_reason)
+    if cancelled:
         states.finish_if_done(recipient.campaign_id)  # that pending follow-up may have been the last
     event.replayed = False
     return event
