@@ -76,7 +76,7 @@ def _when(value) -> str:
 
 def lead_rows(queryset):
     for row in queryset.order_by("id").values_list(*LEAD_COLUMNS).iterator(chunk_size=CHUNK_ROWS):
-        pk, email, first, last, company, phone, city, source, status, tags, attributes, created, updated = row
+        pk, email, first, last, company, phone, city, source, zone, status, tags, attributes, created, updated = row
         yield (
             pk,
             escape_cell(email),
@@ -86,6 +86,7 @@ def lead_rows(queryset):
             escape_cell(phone),
             escape_cell(city),
             escape_cell(source),
+            escape_cell(zone),
             status,
             escape_cell(", ".join(tags)) if tags else "",
             json.dumps(attributes, ensure_ascii=False) if attributes else "",
