@@ -45,7 +45,7 @@ from .pipeline import ahead
 
 log = logging.getLogger(__name__)
 COUNTERS = ("created", "updated", "unchanged", "invalid", "duplicates", "suppressed")
-TEXT_FIELDS = ("first_name", "last_name", "company", "phone", "city", "source", "status")
+TEXT_FIELDS = ("first_name", "last_name", "company", "phone", "city", "source", "timezone", "status")
 # A report lists at most this many invalid rows; the errors CSV has them all.
 ERRORS_SHOWN = 1000
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from fliptech.text import LINE_BREAKS
 
 from .models import Lead
+from .windows import clean_zone
 
 MAX_TAGS = 100
 MAX_TAG_LENGTH = 100
@@ -30,7 +31,7 @@ def _pg() -> bool:
     return connection.vendor == "postgresql"
 
 
-LEAD_TEXT_FIELDS = ("first_name", "last_name", "company", "phone", "city", "source")
+LEAD_TEXT_FIELDS = ("first_name", "last_name", "company", "phone", "city", "source", "timezone")
 LEAD_INPUT_FIELDS = ("email", *LEAD_TEXT_FIELDS, "status", "tags", "attributes")
 _MAX_LENGTHS = {name: Lead._meta.get_field(name).max_length for name in LEAD_TEXT_FIELDS}
 _STATUSES = frozenset(Lead.Status.values)
@@ -124,7 +125,10 @@ def clean_field(name: str, value):
     """One lead field other than email (see LEAD_INPUT_FIELDS) → its stored value. Raises
     ValueError with the reason (without the field's name)."""
     if name in LEAD_TEXT_FIELDS:
-        return clean_text(value, max_length=_MAX_LENGTHS[name])
+        value = clean_text(value, max_length=_MAX_LENGTHS[name])
+        if name == "timezone" and value:
+            clean_zone(value)  # an IANA name, or ValueError
+        return value
     if name == "status":
         if value not in _STATUSES:
             raise ValueError(f"must be one of {', '.join(Lead.Status.values)}")

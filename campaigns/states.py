@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from . import sequences
 from .exceptions import InvalidState, NotFound
 from .models import Campaign, CampaignCounters, CampaignRecipient
 
@@ -38,7 +39,11 @@ TRANSITIONS = {
     "resume": (frozenset({PAUSED}), RUNNING),
     "complete": (frozenset({RUNNING}), COMPLETED),
     "fail": (frozenset({RUNNING, SCHEDULED}), FAILED),
+    # The recipients whose failure may pass now are sent again (campaigns/resend.py).
+    "retry": (frozenset({COMPLETED, FAILED}), RUNNING),
 }
+# A new campaign for the non-openers / non-clickers / non-repliers of one in these.
+RESENDABLE = frozenset({RUNNING, PAUSED, COMPLETED})
 
 # What each status allows.
 EDITABLE = frozenset({DRAFT, SCHEDULED, PAUSED})
@@ -46,10 +51,14 @@ CONTENT_EDITABLE = frozenset({DRAFT, SCHEDULED})
 RECIPIENTS_ADDABLE = frozenset({DRAFT, SCHEDULED, PAUSED})
 # A pending recipient may be removed unless the campaign is sending.
 RECIPIENTS_REMOVABLE = frozenset(Status) - {SENDING}
+# Follow-up steps are added, changed and removed where the campaign may be edited.
+STEPS_EDITABLE = EDITABLE
 # Soft delete: anything but a sending campaign (pause it first).
 DELETABLE = frozenset(Status) - {SENDING}
-# Nothing moves a campaign out of these.
-FINAL = frozenset(Status) - frozenset().union(*(sources for sources, _ in TRANSITIONS.values()))
+# Sending is over in these: only `retry` (an explicit second round) moves a campaign out.
+FINAL = frozenset(Status) - frozenset().union(
+    *(sources for action, (sources, _) in TRANSITIONS.items() if action != "retry")
+)
 # A scheduled campaign keeps a time: clearing `scheduled_at` is refused there.
 NEEDS_SCHEDULE = frozenset({SCHEDULED})
 # Beat launches the campaigns in this status whose `scheduled_at` has passed.
@@ -62,7 +71,11 @@ CONTENT_FIELDS = frozenset(
 # Everything `campaign_update` may write (never `status`: that is the actions' business).
 # The campaign's own auto-pause limits (null: the AUTO_PAUSE_* settings), editable while paused.
 AUTO_PAUSE_FIELDS = frozenset({"auto_pause_min_sample", "auto_pause_bounce_rate", "auto_pause_complaint_rate"})
-UPDATABLE_FIELDS = CONTENT_FIELDS | AUTO_PAUSE_FIELDS | {"name", "description", "scheduled_at", "send_rate_per_hour"}
+UPDATABLE_FIELDS = (
+    CONTENT_FIELDS
+    | AUTO_PAUSE_FIELDS
+    | {"name", "description", "scheduled_at", "send_rate_per_hour", "send_window", "timezone"}
+)
 
 
 # --- Questions --------------------------------------------------------------------------
@@ -83,6 +96,10 @@ def may_edit_content(status) -> bool:
 
 def may_add_recipients(status) -> bool:
     return status in RECIPIENTS_ADDABLE
+
+
+def may_edit_steps(status) -> bool:
+    return status in STEPS_EDITABLE
 
 
 def may_remove_recipients(status) -> bool:
@@ -214,11 +231,14 @@ def guarded_update(*, campaign: Campaign, allowed, doing: str, **fields) -> Camp
 
 
 def finish_if_done(campaign_id) -> str | None:
-    """Complete a sending campaign once no recipient is pending or queued; fail it instead
+    """Complete a sending campaign once no recipient is pending or queued and, with steps,
+    every recipient's sequence has ended (`sequences.unfinished`); fail it instead
     when every recipient failed. Returns the new status, or None when nothing changed
     (still work to do, not sending, or another process finished it first)."""
     if CampaignRecipient.objects.filter(campaign_id=campaign_id, status__in=[R.PENDING, R.QUEUED]).exists():
         return None  # the common answer, from the (campaign, status) index alone
+    if sequences.unfinished(campaign_id):
+        return None  # a campaign with steps completes when every sequence has ended
     counts = CampaignRecipient.objects.filter(campaign_id=campaign_id).aggregate(
         failed=Count("pk", filter=Q(status=R.FAILED)),
         total=Count("pk"),

@@ -82,10 +82,14 @@ def launch_due_campaigns() -> list:
 @shared_task(acks_late=True)
 def release_expired_leases() -> dict:
     """The janitor (celery-beat, every 10 s): free claims whose lease expired (the sender
-    died), then queue `send_campaign` again for running campaigns nobody is working on
-    (`sending.stalled_campaign_ids`: a lost task chain)."""
+    died) — first messages and follow-ups —, advance sequences a dead sender left behind,
+    then queue `send_campaign` again for running campaigns nobody is working on
+    (`sending.stalled_campaign_ids`: a lost task chain; `followups.stalled_campaign_ids`:
+    follow-ups come due with no chain waiting)."""
     result = sending.release_expired_leases()
-    stalled = sending.stalled_campaign_ids()
+    result.update(sending.followups.release_expired_leases())
+    result["caught_up"] = sending.followups.catch_up()
+    stalled = sorted(set(sending.stalled_campaign_ids()) | set(sending.followups.stalled_campaign_ids()))
     for campaign_id in stalled:
         send_campaign.delay(campaign_id)
     return {**result, "requeued": stalled}

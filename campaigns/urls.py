@@ -9,7 +9,9 @@ from .api.health import HealthView
 from .api.imports import LeadExportView, LeadImportCreateView, LeadImportErrorsView, LeadImportView, RecipientExportView
 from .api.leads import LeadViewSet
 from .api.recipients import CampaignRecipientsView, CampaignRecipientView
+from .api.resend import CampaignResendView, CampaignRetryView
 from .api.segments import SegmentViewSet
+from .api.steps import CampaignStepsView, CampaignStepView
 from .api.templates import EmailTemplateViewSet
 
 
@@ -45,5 +47,9 @@ urlpatterns = [
     # A/B tests (campaigns/api/abtest.py).
     re_path(r"^campaigns/(?P<id>[^/]+)/ab/?$", CampaignABView.as_view(), name="campaign-ab"),
     re_path(r"^campaigns/(?P<id>[^/]+)/ab/winner/?$", CampaignABWinnerView.as_view(), name="campaign-ab-winner"),
+    re_path(r"^campaigns/(?P<id>[^/]+)/resend/?$", CampaignResendView.as_view(), name="campaign-resend"),
+    re_path(r"^campaigns/(?P<id>[^/]+)/retry/?$", CampaignRetryView.as_view(), name="campaign-retry"),
+    re_path(r"^campaigns/(?P<id>[^/]+)/steps/?$", CampaignStepsView.as_view(), name="campaign-steps"),
+    re_path(r"^campaigns/(?P<id>[^/]+)/steps/(?P<sid>[^/]+)/?$", CampaignStepView.as_view(), name="campaign-step"),
     *router.urls,
 ]

@@ -212,6 +212,12 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 DEFAULT_REPLY_TO = os.environ.get("DEFAULT_REPLY_TO", "")
 # Optional mailto: address added to List-Unsubscribe beside the https URL.
 LIST_UNSUBSCRIBE_MAILTO = os.environ.get("LIST_UNSUBSCRIBE_MAILTO", "")
+# Replies (tracking/replies/, docs/replies.md): an optional per-recipient reply address,
+# e.g. replies+{token}@mail.example.com (then the messages' Reply-To), and an IMAP mailbox
+# beat polls every minute, e.g. imaps://user:pass@imap.example.com/INBOX.
+REPLY_ADDRESS = os.environ.get("REPLY_ADDRESS", "")
+IMAP_URL = os.environ.get("IMAP_URL", "")
+INBOUND_MAX_BYTES = env_int("INBOUND_MAX_BYTES", 40 * 1024 * 1024)
 
 # Any ANYMAIL_<KEY> variable becomes ANYMAIL["<KEY>"] (e.g. ANYMAIL_MAILGUN_API_KEY,
 # ANYMAIL_WEBHOOK_SECRET="user:pass"), booleans, numbers and JSON objects parsed where
@@ -268,6 +274,9 @@ SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 5)
 # A running campaign with due recipients, no live lease and nothing started or scheduled for
 # retry for this long gets its send task queued again by the janitor (a lost task chain).
 SEND_STALL_SECONDS = env_int("SEND_STALL_SECONDS", 30)
+# A chain waits (a countdown) for a follow-up due within this many seconds; later ones are
+# found by the janitor (campaigns/sending/followups.py).
+FOLLOWUP_HORIZON = env_int("FOLLOWUP_HORIZON", 60)
 # How long the sender keeps retrying, on a new connection, a mark it must not lose (a message
 # the server accepted is recorded "sent" once the database is back).
 SEND_DB_RETRY_SECONDS = env_int("SEND_DB_RETRY_SECONDS", 300)

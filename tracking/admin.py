@@ -2,10 +2,12 @@
 tracking figures (stats, analytics, top links) on the campaign page's statistics panel."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from campaigns.admin import ByCampaignFilter, HistoryAdmin, register_lead_panel, register_stats_panel
 
-from .models import EmailTracking
+from .models import EmailTracking, Reply
 from .selectors import campaign_analytics
 
 
@@ -18,6 +20,7 @@ def tracking_stats_panel(campaign) -> dict:
         "series": {k: analytics[f"hourly_{k}"] for k in ("sends", "opens", "clicks")},
         "top_links": analytics.get("top_links", []),
         "analytics": analytics,  # every section, for the campaign's dashboard
+        "inbox_url": reverse("admin:tracking_reply_changelist") + f"?campaign={campaign.pk}&kind__exact=reply",
     }
 
 
@@ -61,3 +64,32 @@ class EmailTrackingAdmin(HistoryAdmin):
     search_fields = ["=campaign_recipient__email_address", "=provider_event_id"]
     raw_id_fields = ["campaign_recipient", "campaign", "link"]
     list_select_related = ["campaign", "campaign_recipient"]
+
+
+@admin.register(Reply)
+class ReplyAdmin(HistoryAdmin):
+    """The inbox: every campaign's replies (`?campaign=<pk>` for one campaign's, linked from
+    its statistics panel), each with its text, sender and step, linked to the lead."""
+
+    list_display = ["received_at", "kind", "sender", "subject", "excerpt", "step", "lead_link", "campaign"]
+    list_filter = [ByCampaignFilter, "kind"]
+    search_fields = ["=recipient__email_address", "=message_id"]
+    raw_id_fields = ["campaign", "recipient", "event"]
+    list_select_related = ["campaign", "recipient"]
+    ordering = ["-received_at", "-pk"]
+
+    @admin.display(description="from")
+    def sender(self, obj):
+        return obj.from_header
+
+    @admin.display(description="text")
+    def excerpt(self, obj):
+        return obj.text[:140] + ("…" if len(obj.text) > 140 else "")
+
+    @admin.display(description="lead")
+    def lead_link(self, obj):
+        lead_id = obj.recipient.lead_id
+        if lead_id is None:
+            return obj.recipient.email_address
+        url = reverse("admin:campaigns_lead_change", args=[lead_id])
+        return format_html('<a href="{}">{}</a>', url, obj.recipient.email_address)

@@ -6,6 +6,7 @@ Included before `campaigns/urls.py`, so `campaigns/tracking/…` is never read a
 from django.urls import re_path
 
 from . import api
+from .replies.api import CampaignRepliesView
 
 RID = r"(?P<rid>[^/]+)"
 ID = r"(?P<id>[^/]+)"
@@ -17,4 +18,5 @@ urlpatterns = [
     re_path(rf"^campaigns/tracking/{RID}/events/?$", api.RecipientEventsView.as_view(), name="tracking-api-events"),
     re_path(rf"^campaigns/{ID}/stats/?$", api.CampaignStatsView.as_view(), name="campaign-stats"),
     re_path(rf"^campaigns/{ID}/analytics/?$", api.CampaignAnalyticsView.as_view(), name="campaign-analytics"),
+    re_path(rf"^campaigns/{ID}/replies/?$", CampaignRepliesView.as_view(), name="campaign-replies"),
 ]

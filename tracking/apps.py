@@ -19,12 +19,14 @@ class TrackingConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(_reinstall_sqlite_triggers, sender=self)
-        from anymail.signals import tracking
+        from anymail.signals import inbound, tracking
 
         from campaigns import bounces
 
         from .receivers import handle_tracking
+        from .replies.webhook import handle_inbound
         from .services import bounce_at_send
 
         tracking.connect(handle_tracking, dispatch_uid="tracking.receivers.handle_tracking")
+        inbound.connect(handle_inbound, dispatch_uid="tracking.replies.webhook.handle_inbound")
         bounces.register_event_writer(bounce_at_send)  # the engine's refusals at send time

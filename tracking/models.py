@@ -14,6 +14,7 @@ class EventType(models.TextChoices):
     UNSUBSCRIBE = "unsubscribe"
     COMPLAIN = "complain"
     DELIVERED = "delivered"
+    AUTO_REPLY = "auto_reply"  # an out-of-office or other automatic answer: stops nothing
 
 
 class EmailTracking(models.Model):
@@ -67,3 +68,44 @@ class EmailTracking(models.Model):
 
     def __str__(self):
         return f"{self.event_type} for recipient {self.campaign_recipient_id}"
+
+
+class ReplyKind(models.TextChoices):
+    REPLY = "reply"
+    AUTO_REPLY = "auto_reply"
+
+
+class Reply(models.Model):
+    """One inbound message matched to a recipient: a person's reply or an automatic one
+    (tracking/replies/). Stored once per Message-ID, whichever way it arrived."""
+
+    Kind = ReplyKind
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="replies", db_index=False, db_constraint=False
+    )
+    recipient = models.ForeignKey(CampaignRecipient, on_delete=models.CASCADE, related_name="replies")
+    step = models.PositiveSmallIntegerField(default=0, help_text="The message it answers (0 = the first).")
+    kind = models.CharField(max_length=20, choices=ReplyKind.choices, default=ReplyKind.REPLY)
+    # The inbound Message-ID (or a hash of the message when it has none): unique, so the same
+    # mail seen twice — webhook retried, IMAP and webhook both — is stored once.
+    message_id = models.CharField(max_length=255)
+    from_header = models.CharField(max_length=998, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    text = models.TextField(blank=True, help_text="The new text, without the quoted message.")
+    received_at = models.DateTimeField()
+    source = models.CharField(max_length=40, blank=True, help_text="imap, or anymail:<esp>.")
+    event = models.ForeignKey(EmailTracking, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "replies"
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message_id"], name="reply_message_id_unique"),
+            status_check("reply_kind_valid", "kind", ReplyKind.choices),
+        ]
+        indexes = [models.Index(fields=["campaign", "kind", "received_at"], name="reply_campaign_time")]
+
+    def __str__(self):
+        return f"{self.kind} from {self.from_header} to recipient {self.recipient_id}"

@@ -16,7 +16,7 @@ unsubscribed               unsubscribe (suppressed)
 anything else              ignored (queued, sent, failed, unknown …)
 =========================  =====================================
 
-The recipient is found by the Message-ID the sender stored (angle brackets ignored; for
+The recipient is found by a Message-ID the sender stored (the first message's or a follow-up's; angle brackets ignored; for
 Amazon SES the original ``Message-ID`` header in ``mail.commonHeaders``, since SES's own
 ``messageId`` differs), by the provider's own id of the message the sender stored
 (``provider_message_id``: anymail's ``message_id`` over an API backend, the relay's queue id
@@ -33,7 +33,7 @@ import logging
 from django.db.models import Q
 
 from campaigns import bounces
-from campaigns.models import CampaignRecipient
+from campaigns.models import CampaignRecipient, RecipientMessage
 
 from . import services
 from .models import EmailTracking
@@ -88,6 +88,14 @@ def _provider_ids(event) -> list[str]:
     return [i[:255] for i in dict.fromkeys(ids) if i]
 
 
+def followup_recipient_ids(message_ids) -> list[int]:
+    """The recipients of the follow-ups with these Message-IDs (any step after the first)."""
+    wanted = [form for mid in message_ids for form in (mid, f"<{mid}>")]
+    if not wanted:
+        return []
+    return list(RecipientMessage.objects.filter(message_id__in=wanted).values_list("recipient_id", flat=True)[:10])
+
+
 def find_recipient(event) -> CampaignRecipient | None:
     """The recipient an event is about: by our Message-ID, the provider's id of the message
     (`provider_message_id`) or the token in the metadata the message carried."""
@@ -103,6 +111,9 @@ def find_recipient(event) -> CampaignRecipient | None:
         query |= Q(token=str(token)[:64])
     if not query:
         return None
+    followup = followup_recipient_ids(_message_ids(event))
+    if followup:
+        query |= Q(pk__in=followup)
     candidates = list(CampaignRecipient.objects.select_related("campaign").filter(query)[:10])
     if len(candidates) > 1 and event.recipient:
         wanted = event.recipient.strip().lower()

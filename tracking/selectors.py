@@ -25,6 +25,7 @@ from campaigns.selectors import campaign_counters, metrics_from_counter_row
 
 from . import geo
 from .models import EmailTracking
+from .step_stats import step_stats
 
 Status = CampaignRecipient.Status
 EventType = EmailTracking.EventType
@@ -121,6 +122,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "last_event_at": newest_event_at,
         # An A/B test's variants side by side (one grouped query, only for a campaign with a test).
         "variants": ab_variants(campaign),
+        "steps": step_stats(campaign=campaign, metrics=metrics),
     }
 
 

@@ -92,6 +92,15 @@ class ABVariantStatsSerializer(serializers.Serializer):
     rate = serializers.FloatField(help_text="The test's metric / delivered, percent.")
 
 
+class StepStatsSerializer(serializers.Serializer):
+    position = serializers.IntegerField(help_text="0 = the first message, then each follow-up step.")
+    sent = serializers.IntegerField()
+    opened = serializers.IntegerField(help_text="People who opened while it was their latest message.")
+    clicked = serializers.IntegerField(help_text="People who clicked while it was their latest message.")
+    replied = serializers.IntegerField(help_text="People whose reply answered this message.")
+    bounced = serializers.IntegerField()
+
+
 class CampaignStatsResponseSerializer(serializers.Serializer):
     campaign_id = serializers.CharField(help_text="The public `camp_…` id.")
     campaign_name = serializers.CharField()
@@ -129,6 +138,7 @@ class CampaignStatsResponseSerializer(serializers.Serializer):
     variants = ABVariantStatsSerializer(
         many=True, help_text="Per A/B variant (empty without a test): the figures of `GET …/ab`'s variants."
     )
+    steps = StepStatsSerializer(many=True, help_text="Per message: step 0 is the first, then each follow-up.")
 
 
 class HourCountSerializer(serializers.Serializer):

@@ -25,8 +25,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from campaigns import bounces, states
-from campaigns.models import CampaignRecipient, Suppression
+from campaigns import bounces, sequences, states
+from campaigns.models import CampaignRecipient, StopReason, Suppression
 
 from . import machine
 from .models import EmailTracking
@@ -153,6 +153,7 @@ def event_record(
         is_machine=bool(is_machine),
         provider_event_id=(provider_event_id or None) and provider_event_id[:255],
     )
+    cancelled = 0
     with transaction.atomic():
         if event.provider_event_id:
             try:
@@ -167,8 +168,13 @@ def event_record(
         else:
             event.save(force_insert=True)
         _apply(recipient, event_type, event.event_data, event.is_machine, now)
+        stop_reason = sequence_stop_reason(event_type, event.event_data)
+        if stop_reason:
+            cancelled = sequences.stop([recipient.pk], stop_reason)
     if recipient.sent_at is not None and _raises_a_rate(event_type, event.event_data):
         states.auto_pause(recipient.campaign)
+    if cancelled:
+        states.finish_if_done(recipient.campaign_id)  # that pending follow-up may have been the last
     event.replayed = False
     return event
 
@@ -191,6 +197,18 @@ def bounce_at_send(recipient_id: int, campaign_id: int, event_data: dict) -> Non
         event_data=event_data,
         is_machine=False,
     )
+
+
+def sequence_stop_reason(event_type, event_data) -> str:
+    """The follow-up sequence's stop reason an event brings, or "" (opens, clicks, soft
+    bounces, deliveries and automatic replies stop nothing)."""
+    if event_type == EventType.BOUNCE:
+        return StopReason.BOUNCED if (event_data or {}).get("bounce_type", "hard") == "hard" else ""
+    return {
+        EventType.REPLY: StopReason.REPLIED,
+        EventType.UNSUBSCRIBE: StopReason.UNSUBSCRIBED,
+        EventType.COMPLAIN: StopReason.COMPLAINED,
+    }.get(event_type, "")
 
 
 def unsubscribe(*, recipient: CampaignRecipient, user_agent: str = "", ip_address=None, one_click=False):

@@ -9,11 +9,12 @@ records is `tracking/receivers.py` (anymail's `tracking` signal).
 
 import functools
 import logging
+from io import BytesIO
 
 from anymail.exceptions import AnymailAPIError, AnymailConfigurationError
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
-from django.http import Http404, HttpResponseForbidden, HttpResponseNotFound
+from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseNotFound
 from django.urls import URLPattern
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def checked_webhook_view(view):
     before anything is recorded, and an error while recording an event stays a 500, which
     providers take as "retry later"."""
     base = view.view_class
+    inbound = "Inbound" in base.__name__
 
     def not_configured(exc):
         log.warning("anymail %s webhook called but not configured: %s", base.esp_name, exc)
@@ -64,6 +66,10 @@ def checked_webhook_view(view):
         def dispatch(self, request, *args, **kwargs):
             if self.configuration_error is not None:
                 return not_configured(self.configuration_error)
+            if inbound:
+                too_big = read_inbound_body(request)
+                if too_big is not None:
+                    return too_big
             return super().dispatch(request, *args, **kwargs)
 
         def run_validators(self, request):
@@ -97,6 +103,24 @@ def checked_webhook_view(view):
 
     Checked.__name__ = Checked.__qualname__ = base.__name__
     return Checked.as_view(**view.view_initkwargs)
+
+
+def read_inbound_body(request):
+    """Inbound mail may carry big attachments (a 25 MB file is common): read the body up to
+    INBOUND_MAX_BYTES (40 MB) instead of Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), so a
+    reply is never refused for its attachment. None, or a 413 beyond the limit."""
+    limit = getattr(settings, "INBOUND_MAX_BYTES", 40 * 1024 * 1024)
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        log.warning("inbound webhook body of %d bytes refused (INBOUND_MAX_BYTES %d)", length, limit)
+        return HttpResponse("The message is larger than this site accepts.", status=413)
+    if not hasattr(request, "_body") and request.content_type != "multipart/form-data":
+        request._body = request.read(limit + 1)
+        request._stream = BytesIO(request._body)
+    return None
 
 
 def require_webhook_secret(view):

@@ -14,12 +14,13 @@ from django.utils.html import format_html
 from .. import services, states
 from ..audience import MAX_ITEMS, recipients_add
 from ..exceptions import Invalid
-from ..models import Campaign, Lead
+from ..models import Campaign, CampaignStep, Lead
 from ..selectors import campaign_metrics
 from .dashboard import compare_redirect, dashboard_urls
 from .forms import one_line_fields
 from .shared import REFUSALS, by_pk, error_text, percent
 from .stats import stats_context
+from .steps import CampaignStepInline, save_steps
 
 # --- Campaigns -----------------------------------------------------------------------
 
@@ -128,6 +129,17 @@ class CampaignAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
     actions = ["launch_selected", "pause_selected", "resume_selected", "duplicate_selected", "compare_selected"]
+    inlines = [CampaignStepInline]
+
+    def get_inline_instances(self, request, obj=None):
+        # Steps are added to a saved campaign (its change page), as recipients are.
+        return super().get_inline_instances(request, obj) if obj is not None else []
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is CampaignStep:
+            save_steps(formset)
+        else:
+            super().save_formset(request, form, formset, change)
 
     # -- list columns (metrics attached by CampaignChangeList) --
 

@@ -95,6 +95,8 @@ def stats_context(request, campaign, *, can_change: bool) -> dict:
         "ft_chart": hourly_chart_svg(series),
         "ft_top_links": list(extra.get("top_links", []))[:5],
         "ft_ab": extra.get("ab"),
+        "ft_inbox_url": extra.get("inbox_url"),
+        "ft_steps": (stats or {}).get("steps", []),
         **{f"ft_can_{name}": allowed for name, allowed in states.buttons(campaign, can_change=can_change).items()},
         "ft_test_email": request.user.email,
     }

@@ -11,8 +11,9 @@ from .bounces import SoftBounce
 from .campaign import Campaign, CampaignCounters, CampaignLink, CampaignStatus, LiveCampaignManager
 from .imports import LeadImport, LeadImportError, LeadImportStatus, import_upload_to
 from .leads import LEAD_FIELDS, Lead, LeadStatus, Suppression, SuppressionReason
-from .recipients import CampaignRecipient, RecipientStatus
+from .recipients import CampaignRecipient, RecipientStatus, SequenceStatus, StopReason
 from .segments import Segment
+from .steps import CampaignStep, MessageStatus, RecipientMessage, StepCondition
 from .templates import EmailTemplate
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "CampaignLink",
     "CampaignRecipient",
     "CampaignStatus",
+    "CampaignStep",
     "EmailTemplate",
     "Lead",
     "LeadImport",
@@ -30,9 +32,14 @@ __all__ = [
     "LeadImportStatus",
     "LeadStatus",
     "LiveCampaignManager",
+    "MessageStatus",
+    "RecipientMessage",
     "RecipientStatus",
     "Segment",
+    "SequenceStatus",
     "SoftBounce",
+    "StepCondition",
+    "StopReason",
     "Suppression",
     "SuppressionReason",
     "TimestampedModel",

@@ -10,6 +10,10 @@ from .base import TimestampedModel, new_campaign_id, status_check
 from .templates import EmailTemplate
 
 
+def default_time_zone() -> str:
+    return settings.TIME_ZONE
+
+
 class LiveCampaignManager(models.Manager):
     """Soft-deleted campaigns do not exist for anyone but `Campaign.all_objects`."""
 
@@ -51,6 +55,11 @@ class Campaign(TimestampedModel):
     reply_to = models.EmailField(blank=True)
     send_rate_per_hour = models.PositiveIntegerField(
         null=True, blank=True, help_text="Messages per hour; empty means the global limit."
+    )
+    # Sending windows (campaigns/windows.py): null = any time.
+    send_window = models.JSONField(null=True, blank=True, help_text='{"days", "start", "end", "timezone"}')
+    timezone = models.CharField(
+        max_length=64, default=default_time_zone, help_text="IANA; a lead without a time zone falls back to it."
     )
     track_opens = models.BooleanField(default=True)
     track_clicks = models.BooleanField(default=True)

@@ -24,6 +24,7 @@ LEAD_FIELDS = (
     "phone",
     "city",
     "source",
+    "timezone",
     "status",
     "tags",
     "attributes",
@@ -53,6 +54,8 @@ class Lead(TimestampedModel):
     # The engagement score's time-free form, kept by a trigger on tracking events
     # (campaigns.engagement); indexed for the score filters. Empty: no engagement.
     engagement_key = models.FloatField(null=True, blank=True, editable=False, db_index=True)
+    last_replied_at = models.DateTimeField(null=True, blank=True, editable=False)
+    timezone = models.CharField(max_length=64, blank=True, help_text="IANA, e.g. America/Chicago; optional.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -16,8 +16,26 @@ class RecipientStatus(models.TextChoices):
     UNSUBSCRIBED = "unsubscribed"
 
 
+class SequenceStatus(models.TextChoices):
+    ACTIVE = "active"
+    FINISHED = "finished"  # the last step went out, or a condition ended it
+    STOPPED = "stopped"  # replied, unsubscribed, bounced, complained, suppressed
+
+
+class StopReason(models.TextChoices):
+    NONE = "", "—"
+    REPLIED = "replied"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    SUPPRESSED = "suppressed"
+    CONDITION = "condition"
+
+
 class CampaignRecipient(TimestampedModel):
     Status = RecipientStatus
+    Sequence = SequenceStatus
+    StopReason = StopReason
 
     FINAL = {Status.SENT, Status.FAILED, Status.BOUNCED, Status.UNSUBSCRIBED}
 
@@ -62,6 +80,12 @@ class CampaignRecipient(TimestampedModel):
     click_count = models.PositiveIntegerField(default=0)
     machine_open_count = models.PositiveIntegerField(default=0)
     machine_click_count = models.PositiveIntegerField(default=0)
+    # The follow-up sequence (campaigns/sequences.py): the last step sent (0 = the first
+    # message; NULL until it went out and the sequence was advanced), when the next falls due.
+    current_step = models.PositiveSmallIntegerField(null=True, blank=True)
+    next_step_at = models.DateTimeField(null=True, blank=True)
+    sequence_status = models.CharField(max_length=10, choices=SequenceStatus.choices, default=SequenceStatus.ACTIVE)
+    stop_reason = models.CharField(max_length=20, choices=StopReason.choices, blank=True, default="")
     # Indexed per campaign (recipient_campaign_created), not on their own.
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -72,6 +96,7 @@ class CampaignRecipient(TimestampedModel):
             models.UniqueConstraint(fields=["campaign", "lead"], name="recipient_campaign_lead_unique"),
             models.UniqueConstraint(fields=["token"], name="recipient_token_unique"),
             status_check("recipient_status_valid", "status", RecipientStatus.choices),
+            status_check("recipient_sequence_valid", "sequence_status", SequenceStatus.choices),
         ]
         indexes = [
             models.Index(fields=["campaign", "status"], name="recipient_campaign_status"),
@@ -94,6 +119,13 @@ class CampaignRecipient(TimestampedModel):
                 fields=["campaign", "not_before"],
                 name="recipient_backoff",
                 condition=models.Q(not_before__isnull=False),
+            ),
+            # First messages sent whose sequence was not advanced yet (a sender died between the
+            # two): the beat's catch-up reads them. Rows pass through it once, briefly.
+            models.Index(
+                fields=["campaign", "id"],
+                name="recipient_unadvanced",
+                condition=models.Q(status=RecipientStatus.SENT, current_step__isnull=True),
             ),
             # Segment engagement rules ("opened any campaign within 30 days", "clicked campaign
             # X", …): one small partial index per stamp, read index-only — a range of it for one

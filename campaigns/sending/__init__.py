@@ -20,6 +20,7 @@ The names below are the engine's public surface (tasks, tests and benchmarks use
 
 from ..states import fail as fail_campaign
 from ..states import finish_if_done
+from . import followups
 from .batch import send_batch
 from .errors import PermanentFailure, TransientFailure
 from .janitor import INTERRUPTED, release_expired_leases, stalled_campaign_ids
@@ -46,6 +47,7 @@ __all__ = [
     "compiled_for",
     "fail_campaign",
     "finish_if_done",
+    "followups",
     "link_ids",
     "list_unsubscribe_headers",
     "message_id_domain",

@@ -8,13 +8,13 @@ from django.db import DatabaseError, connection
 from django.db.models import Min
 from django.utils import timezone
 
-from .. import states
+from .. import sequences, states, windows
 from ..exceptions import TemplateError
 from ..models import Campaign, CampaignRecipient
 from ..pacing import DomainPacer, Pacer, batch_size_for
 from ..states import fail as fail_campaign
 from ..states import finish_if_done
-from . import store
+from . import followup_messages, followups, store
 from .drivers import TwoPhase, Whole
 from .errors import TransientFailure
 from .mime import Sender
@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 R = CampaignRecipient.Status
 
 
+# The longest countdown a successor is queued with (the longest backoff); a campaign whose
+# next recipient is due later — waiting for its sending window — is requeued by the janitor.
+WAIT_LIMIT = 600
+
+
 class Successor:
     """The one task that follows a batch, queued at most once, whatever happens: at once
     when the claim was full and its first message went through (so every free worker joins
@@ -34,6 +39,7 @@ class Successor:
 
     def __init__(self, queue_next, failures: int):
         self.queue_next, self.failures, self.queued = queue_next, failures, None
+        self.has_steps = True  # the batch says, once it has read the campaign's steps
 
     def queue(self, countdown: float = 0.0, failures: int = 0) -> None:
         if self.queued is not None:
@@ -53,12 +59,20 @@ class Successor:
         return countdown
 
     def when_due(self, campaign_id) -> None:
-        """Queue the successor for when the earliest recipient in backoff is due."""
+        """Queue the successor for when the earliest recipient in backoff is due, or the
+        earliest follow-up if that is sooner and within FOLLOWUP_HORIZON (further ones are
+        beat's: `followups.stalled_campaign_ids`)."""
         due = CampaignRecipient.objects.filter(campaign_id=campaign_id, status=R.PENDING).aggregate(
             at=Min("not_before")
         )["at"]
-        if due is not None:
-            self.queue((due - timezone.now()).total_seconds() + 0.1, self.failures)
+        step_due = followups.next_due_soon(campaign_id) if self.has_steps else None
+        if step_due is not None and (due is None or step_due < due):
+            due = step_due
+        if due is None:
+            return
+        countdown = (due - timezone.now()).total_seconds() + 0.1
+        if countdown <= WAIT_LIMIT:  # beyond it (a sending window hours away) the janitor requeues
+            self.queue(countdown, self.failures)
 
 
 def send_batch(campaign_id: int, *, queue_next=None, failures: int = 0) -> BatchResult:
@@ -90,30 +104,45 @@ def _send_batch(campaign_id, result, successor) -> BatchResult:
         result.stopped = True
         return result
     size = batch_size_for(campaign)
-    recipients = store.claim_batch(campaign=campaign, size=size)
+    delays = sequences.delays_of(campaign_id)  # the follow-up steps, {position: delay}
+    successor.has_steps = bool(delays)
+    # Due follow-ups first (they have a due time to keep), then first messages.
+    kind = followups
+    recipients = followups.claim_batch(campaign=campaign, size=size) if delays else []
+    if not recipients:
+        kind = store
+        recipients = store.claim_batch(campaign=campaign, size=size)
     result.claimed = len(recipients)
+    recipients = _outside_window_held(kind, campaign, recipients, result)
+    if result.claimed and not recipients:
+        successor.queue()  # the whole batch waits for its window: others may be inside theirs
+        return result
     if not recipients:
         result.finished = finish_if_done(campaign_id)
         if result.finished is None:
             successor.when_due(campaign_id)
         return result
     full = len(recipients) >= size
-    recipients = store.fail_suppressed(recipients)
-    result.failed += result.claimed - len(recipients)
-    if not recipients:  # every claimed address was suppressed
-        result.finished = finish_if_done(campaign_id)
-        if result.finished is None and full:
-            successor.queue()
-        elif result.finished is None:
-            successor.when_due(campaign_id)
-        return result
-    batch = Batch(campaign=campaign, recipients=recipients, result=result)
+    if kind is store:
+        before = len(recipients)
+        recipients = store.fail_suppressed(recipients)
+        result.failed += before - len(recipients)
+        if not recipients:  # every claimed address was suppressed
+            result.finished = finish_if_done(campaign_id)
+            if result.finished is None and full:
+                successor.queue()
+            elif result.finished is None:
+                successor.when_due(campaign_id)
+            return result
+    batch = Batch(campaign=campaign, recipients=recipients, result=result, store=kind)
     batch.on_progress = (lambda: successor.queue()) if full else None
     messages = None
     not_before = None
     try:
         try:
-            if any_dynamic(campaign, recipients):
+            if kind is followups:
+                messages = _followup_messages(campaign, batch)
+            elif any_dynamic(campaign, recipients):
                 messages = Prepared(prepare_batch(campaign, recipients))
             else:
                 messages = RenderAhead(campaign, recipients, Sender.for_campaign(campaign))
@@ -130,7 +159,9 @@ def _send_batch(campaign_id, result, successor) -> BatchResult:
     finally:
         if messages is not None:
             messages.close()
-        result.released += _give_back(batch.remaining, not_before)
+        result.released += _give_back(kind, batch.remaining, not_before)
+        if kind is store:
+            _advance(campaign_id, recipients, delays)
     if not result.stopped:
         result.finished = finish_if_done(campaign_id)
         if result.finished is None:
@@ -141,17 +172,51 @@ def _send_batch(campaign_id, result, successor) -> BatchResult:
     return result
 
 
-def _give_back(ids, not_before) -> int:
+def _give_back(kind, ids, not_before) -> int:
     """Release the unsent claims; if the database is away, their leases run out instead."""
     try:
-        return store.release(ids, not_before=not_before)
+        return kind.release(ids, not_before=not_before)
     except DatabaseError:
         connection.close()
         try:
-            return store.release(ids, not_before=not_before)
+            return kind.release(ids, not_before=not_before)
         except DatabaseError:
             log.warning("could not give %d claim(s) back; their leases will expire", len(ids))
             return 0
+
+
+def _outside_window_held(kind, campaign, rows, result) -> list:
+    """The claimed rows inside their recipient's sending window; the others go back, due
+    when their window opens (campaigns/windows.py)."""
+    lead_of = (lambda r: r.recipient.lead) if kind is followups else (lambda r: r.lead)
+    held = windows.hold(campaign, rows, lead_of, timezone.now())
+    if not held:
+        return rows
+    by_time = {}
+    for pk, at in held.items():
+        by_time.setdefault(at, []).append(pk)
+    for at, ids in by_time.items():
+        result.released += _give_back(kind, ids, at)
+    return [r for r in rows if r.pk not in held]
+
+
+def _followup_messages(campaign, batch):
+    """The follow-ups' messages; rows whose step is gone were settled and leave the batch."""
+    kept, messages = followup_messages.prepare_batch(campaign, batch.recipients, Sender.for_campaign(campaign))
+    kept_ids = {m.pk for m in kept}
+    batch.remaining = [pk for pk in batch.remaining if pk in kept_ids]
+    batch.recipients = kept
+    return messages
+
+
+def _advance(campaign_id, recipients, delays) -> None:
+    """The sequences of the batch's first messages that went out (a miss — the database
+    away — is caught up by beat: `followups.catch_up`)."""
+    try:
+        sequences.advance_first(campaign_id, [r.pk for r in recipients], delays=delays)
+    except DatabaseError:
+        connection.close()
+        log.warning("campaign %s: sequences not advanced now; beat catches up", campaign_id)
 
 
 def _render_failed(campaign, exc, result) -> None:

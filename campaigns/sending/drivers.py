@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 class _Driver:
     def __init__(self, batch, transport, pacer):
         self.batch, self.transport, self.pacer = batch, transport, pacer
+        self.store = batch.store
         store.fast_commits(True)
 
     def prepare(self, index):
@@ -66,13 +67,13 @@ class _Driver:
         database paces."""
         pacer, campaign_id = self.pacer, self.batch.campaign.pk
         if not pacer.active or pacer.use_redis:
-            return store.start(rid, campaign_id, hand=hand)
+            return self.store.start(rid, campaign_id, hand=hand)
         while True:
             now = timezone.now()
             with transaction.atomic():
                 wait = pacer.database_wait(now)
                 if wait <= 0:
-                    return store.start(rid, campaign_id, now, hand=hand)
+                    return self.store.start(rid, campaign_id, now, hand=hand)
             self._sleep_renewing(wait)
 
     def _sleep_renewing(self, seconds) -> None:
@@ -82,7 +83,7 @@ class _Driver:
             pace_sleep(step)
             seconds -= step
             if seconds > 0:
-                store.renew_leases(self.batch.remaining)
+                self.store.renew_leases(self.batch.remaining)
 
 
 class Whole(_Driver):
@@ -91,7 +92,7 @@ class Whole(_Driver):
             return self._start(out.recipient_id), None
         except DatabaseError:
             connection.close()
-            store.unstart(out.recipient_id)  # its data will not go out
+            self.store.unstart(out.recipient_id)  # its data will not go out
             raise
 
     def hand_over(self, out):
@@ -102,7 +103,7 @@ class Whole(_Driver):
         return None
 
     def record_sent(self, index, out):
-        store.mark_sent(out.recipient_id, out.provider_message_id)
+        self.store.mark_sent(out.recipient_id, out.provider_message_id)
 
 
 class TwoPhase(_Driver):
@@ -118,19 +119,19 @@ class TwoPhase(_Driver):
             if self.unrecorded is not None:
                 (sent, provider_id), self.unrecorded = self.unrecorded, None
                 try:
-                    started = store.mark_sent_and_start(
+                    started = self.store.mark_sent_and_start(
                         sent, rid, self.batch.campaign.pk, hand=failure is None, provider_id=provider_id
                     )
                     return started, failure
                 except DatabaseError:
-                    store.mark_sent(sent, provider_id)  # durable: the server accepted it
+                    self.store.mark_sent(sent, provider_id)  # durable: the server accepted it
                     raise
             return self._start(rid, hand=failure is None), failure
         except DatabaseError:
             # Whether the start committed is unknown; its data will not go out: undo it.
             connection.close()
             self.transport.drop()
-            store.unstart(rid)
+            self.store.unstart(rid)
             raise
 
     def abandon(self):
@@ -143,9 +144,9 @@ class TwoPhase(_Driver):
         if self.chain and self.batch.next_id(index) is not None:
             self.unrecorded = (out.recipient_id, out.provider_message_id)
         else:
-            store.mark_sent(out.recipient_id, out.provider_message_id)
+            self.store.mark_sent(out.recipient_id, out.provider_message_id)
 
     def flush(self):
         if self.unrecorded is not None:
             (sent, provider_id), self.unrecorded = self.unrecorded, None
-            store.mark_sent(sent, provider_id)
+            self.store.mark_sent(sent, provider_id)

@@ -51,7 +51,9 @@ def stalled_campaign_ids(*, stale_seconds: int | None = None) -> list[int]:
     due = rows.filter(status=R.PENDING).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
     leased = rows.filter(status=R.QUEUED, lease_expires_at__gte=now)
     started = rows.filter(sent_at__gte=since)
-    retrying = rows.filter(not_before__gte=since)
+    # A retry scheduled (its successor queued with that countdown, ≤ 10 min); a row waiting
+    # hours for its sending window is not one.
+    retrying = rows.filter(not_before__gte=since, not_before__lte=now + timedelta(seconds=600))
     return list(
         Campaign.objects.filter(states.sending_q())
         .filter(Exists(due), ~Exists(leased), ~Exists(started), ~Exists(retrying))

@@ -86,7 +86,7 @@ def build_mime(out: Outgoing, sender: Sender) -> bytes:
         f"Date: {formatdate()}",
         f"Message-ID: {out.message_id}",
     ]
-    if sender.reply_to:
+    if sender.reply_to and not any(name == "Reply-To" for name, _ in out.headers):
         head.append(f"Reply-To: {sender.reply_to}")
     head.extend(f"{name}: {value}" for name, value in out.headers)
     head += ["MIME-Version: 1.0", f'Content-Type: multipart/alternative; boundary="{boundary}"']
@@ -140,3 +140,16 @@ def list_headers(campaign) -> list:
 def to_header(recipient) -> str:
     name = f"{recipient.first_name} {recipient.last_name}".strip()
     return sanitize_address((name, recipient.email_address), "utf-8")
+
+
+def reply_address(token: str) -> str:
+    """The recipient's own reply address from REPLY_ADDRESS (`replies+{token}@…`), or ""."""
+    template = getattr(settings, "REPLY_ADDRESS", "")
+    return template.replace("{token}", token) if "{token}" in template else ""
+
+
+def reply_to_headers(token: str) -> list:
+    """With REPLY_ADDRESS set, the message's Reply-To is the recipient's reply address (so a
+    reply is matched even when the mail client drops In-Reply-To)."""
+    address = reply_address(token)
+    return [("Reply-To", address)] if address else []

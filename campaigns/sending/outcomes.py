@@ -16,26 +16,30 @@ from .errors import PermanentFailure, TransientFailure
 
 
 def refused(batch, rid: int, failure: PermanentFailure) -> None:
-    """A permanent refusal of recipient `rid`'s message."""
+    """A permanent refusal of `rid`'s message (a recipient's first message, or a follow-up
+    row when `batch.store` is `followups`: failed, its sequence ended; the bounce kinds'
+    status, suppression and events are first messages' — a follow-up's hard bounce does not
+    suppress the address yet)."""
+    first = batch.store is store
     recipient, reason = batch.by_pk[rid], str(failure)
-    if failure.kind == bounces.HARD:
+    if first and failure.kind == bounces.HARD:
         event = {"bounce_type": "hard", "source": failure.source, "reason": reason[:1000]}
         if store.mark_bounced(recipient, reason, source=batch.campaign.campaign_id, event=event):
             batch.result.bounced += 1
             batch.watch.bounced()
         return
-    store.mark_failed(rid, reason)
+    batch.store.mark_failed(rid, reason)
     batch.result.failed += 1
-    if failure.kind == bounces.SOFT:
+    if first and failure.kind == bounces.SOFT:
         _soft(batch, recipient, failure)
 
 
 def deferred(batch, rid: int, failure: TransientFailure) -> None:
     """A refusal worth retrying: pending again after its backoff (or failed after
-    SEND_MAX_ATTEMPTS); a soft bounce is also counted."""
+    SEND_MAX_ATTEMPTS); a first message's soft bounce is also counted."""
     recipient = batch.by_pk[rid]
-    store.mark_transient(recipient, str(failure))
-    if failure.kind == bounces.SOFT:
+    batch.store.mark_transient(recipient, str(failure))
+    if batch.store is store and failure.kind == bounces.SOFT:
         _soft(batch, recipient, failure)
 
 

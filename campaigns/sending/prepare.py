@@ -11,7 +11,7 @@ from .. import rendering
 from ..abtest.content import campaign_for
 from ..models import CampaignLink
 from . import relays
-from .mime import Outgoing, Sender, build_mime, list_headers, list_unsubscribe_headers, to_header
+from .mime import Outgoing, Sender, build_mime, list_headers, list_unsubscribe_headers, reply_to_headers, to_header
 
 _compiled = {}
 
@@ -92,6 +92,7 @@ def outgoing_for(campaign, recipient, parts) -> Outgoing:
             *list_headers(campaign),
             ("X-Campaign-ID", campaign.campaign_id),
             *relays.metadata_headers(relays.relay(), metadata),  # the ESP relay's custom data
+            *reply_to_headers(recipient.token),
         ],
         metadata=metadata,
         from_header=Sender.for_campaign(campaign).from_header if campaign.ab_test else "",

@@ -36,6 +36,9 @@ class Batch:
     remaining: list = field(default_factory=list)
     renewed: float = field(default_factory=time.monotonic)
     on_progress: object = None  # called once, when the first message went through
+    # The Store of the claimed rows: `store` (first messages) or `followups` (follow-ups),
+    # both with the same interface and protocol.
+    store: object = store
 
     def __post_init__(self):
         self.by_pk = {r.pk: r for r in self.recipients}
@@ -46,7 +49,7 @@ class Batch:
     def heartbeat(self) -> None:
         """Renew the batch's leases every SEND_LEASE_SECONDS / 3 while it works."""
         if time.monotonic() - self.renewed > self.lease / 3:
-            store.renew_leases(self.remaining)
+            self.store.renew_leases(self.remaining)
             self.renewed = time.monotonic()
 
     def progressed(self) -> None:
@@ -71,7 +74,7 @@ def send_one(batch: Batch, driver, index: int, out) -> bool:
     if not started:
         if failure is None:
             driver.abandon()  # nothing may be delivered for a row that did not start
-        why = store.why_not(batch.by_pk[rid], batch.campaign.pk)
+        why = batch.store.why_not(batch.by_pk[rid], batch.campaign.pk)
         if why == "stopped":
             batch.result.stopped = True
             return False

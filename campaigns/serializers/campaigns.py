@@ -10,6 +10,7 @@ from fliptech.api import HeaderCharField, IdRelatedField
 from ..abtest.config import ABTestField
 from ..models import Campaign, EmailTemplate, Lead
 from ..selectors import campaign_metrics
+from ..windows import clean_window, clean_zone
 
 MAX_RATE = 2_147_483_647
 
@@ -46,6 +47,24 @@ class CampaignMetricsSerializer(serializers.Serializer):
     click_to_open_rate = serializers.FloatField(help_text="clicked / opened, percent.")
     unsubscribe_rate = serializers.FloatField(help_text="unsubscribed / delivered, percent.")
     complaint_rate = serializers.FloatField(help_text="complained / delivered, percent.")
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "nullable": True,
+        "example": {"days": ["mon", "tue"], "start": "09:00", "end": "17:00", "timezone": "lead"},
+    }
+)
+class SendWindowField(serializers.Field):
+    def to_internal_value(self, data):
+        try:
+            return clean_window(data)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def to_representation(self, value):
+        return value
 
 
 class CampaignWriteSerializer(serializers.Serializer):
@@ -121,6 +140,21 @@ class CampaignWriteSerializer(serializers.Serializer):
     )
 
     ab_test = ABTestField(required=False)
+    send_window = SendWindowField(
+        required=False,
+        allow_null=True,
+        help_text='Null (any time) or {"days": ["mon", …], "start": "09:00", "end": "17:00", '
+        '"timezone": "lead" | "<IANA zone>"} (end exclusive). "lead": each lead\'s timezone, else the campaign\'s.',
+    )
+    timezone = serializers.CharField(
+        required=False, max_length=64, help_text="IANA time zone (default settings.TIME_ZONE)."
+    )
+
+    def validate_timezone(self, value):
+        try:
+            return clean_zone(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
     def validate_name(self, value):
         if not value.strip():
@@ -183,6 +217,8 @@ class CampaignResponseSerializer(serializers.ModelSerializer):
             "send_rate_per_hour",
             "track_opens",
             "track_clicks",
+            "send_window",
+            "timezone",
             "scheduled_at",
             "started_at",
             "completed_at",

@@ -8,6 +8,7 @@ from fliptech.api import no_line_breaks
 from .. import engagement
 from ..lead_input import EMAIL_TAKEN, LEAD_TEXT_FIELDS, clean_attributes, clean_tags, email_taken
 from ..models import LEAD_FIELDS, Lead
+from ..windows import clean_zone
 
 
 class LeadSerializer(serializers.ModelSerializer):
@@ -41,6 +42,14 @@ class LeadSerializer(serializers.ModelSerializer):
         value = value.strip().lower()
         if email_taken(value, exclude_pk=getattr(self.instance, "pk", None)):
             raise serializers.ValidationError(EMAIL_TAKEN, code="unique")
+        return value
+
+    def validate_timezone(self, value):
+        if value:
+            try:
+                clean_zone(value)
+            except ValueError as exc:
+                raise serializers.ValidationError(str(exc)) from None
         return value
 
     def validate_tags(self, value):

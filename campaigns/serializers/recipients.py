@@ -35,6 +35,10 @@ class CampaignRecipientSerializer(serializers.ModelSerializer):
             "message_id",
             "open_count",
             "click_count",
+            "current_step",
+            "next_step_at",
+            "sequence_status",
+            "stop_reason",
             "created_at",
             "updated_at",
         ]

@@ -53,6 +53,8 @@ def test_create_answers_201_with_every_contract_field(api, user):
         "auto_pause_complaint_rate",
         "failure_reason",
         "ab_test",
+        "send_window",
+        "timezone",
         "total_recipients",
         "metrics",
         "created_by",

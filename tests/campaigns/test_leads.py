@@ -20,6 +20,7 @@ FIELDS = {
     "phone",
     "city",
     "source",
+    "timezone",  # the sending windows' (contract: Follow-ups, replies, resend)
     "status",
     "tags",
     "attributes",

@@ -28,6 +28,11 @@ FIELDS = {
     "open_count",
     "click_count",
     "unsubscribed_at",
+    # the follow-up sequence (contract: Follow-ups, replies, resend)
+    "current_step",
+    "next_step_at",
+    "sequence_status",
+    "stop_reason",
 }
 
 

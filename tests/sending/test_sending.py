@@ -143,8 +143,11 @@ def test_batch_queries_are_bounded(smtp_settings, smtp_server, django_assert_max
     # Load campaign, claim (due rows, expired leases when the first is short, update, read
     # back; + savepoint/release inside a test transaction), links (insert, select), per
     # message start + sent (2 × 10), completion (exists, counts, campaign, update + refresh);
-    # deliverability: the batch's suppressed addresses, the auto-pause watch's counters.
-    with django_assert_max_num_queries(16 + 2 * 10):
+    # the campaign's follow-up steps (none: no follow-up claim) and the sequences' advance
+    # (the batch's rows finished, their leads contacted: select + 2 updates), and completion
+    # asking whether the campaign has steps (sequences.unfinished).
+    # deliverability: the batch's suppressed addresses, the auto-pause watch's counters (2).
+    with django_assert_max_num_queries(21 + 2 * 10):
         assert sending.send_batch(campaign.pk).sent == 10
 
 

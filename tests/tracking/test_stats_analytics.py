@@ -105,7 +105,7 @@ def test_stats_of_empty_draft(api, db):
 
 
 def test_stats_queries_are_bounded(campaign, django_assert_max_num_queries):
-    with django_assert_max_num_queries(3):  # counters row, send window, newest event
+    with django_assert_max_num_queries(4):  # counters row, send window, newest event, follow-up steps
         campaign_stats(campaign=campaign)
 
 
@@ -146,7 +146,8 @@ def test_analytics_queries_are_bounded(campaign, django_assert_max_num_queries):
     # PostgreSQL, 2 on SQLite) + medians (1 on PostgreSQL, 2 on SQLite) + opens and clicks
     # by address (for their countries, 1 each); on PostgreSQL also the SET LOCALs and,
     # inside the test's transaction, a savepoint and its release.
-    with django_assert_max_num_queries(17):
+    # + whether it has follow-up steps.
+    with django_assert_max_num_queries(18):
         campaign_analytics(campaign=campaign)
 
 
