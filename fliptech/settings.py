@@ -297,7 +297,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "rest_framework.permissions.DjangoModelPermissions",
+        "fliptech.permissions.ModelPermissions",  # reads need view_<model> too
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -308,6 +308,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("API_THROTTLE_ANON", "600/minute"),
         "user": os.environ.get("API_THROTTLE_USER", "6000/minute"),
+        # Wrong tokens per client address (fliptech.authentication): 429 past it.
+        "auth_failures": os.environ.get("API_THROTTLE_AUTH_FAILURES", "20/minute"),
     },
     "EXCEPTION_HANDLER": "fliptech.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": [

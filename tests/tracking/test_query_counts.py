@@ -58,21 +58,22 @@ def test_click_queries(recipient, django_assert_num_queries):
 
 @pytest.mark.django_db
 def test_stats_endpoint_queries(api, campaign, django_assert_num_queries):  # noqa: F811
-    # 5, whatever the campaign's size: the API token and its user (one join), the campaign,
+    # 6, whatever the campaign's size: the API token and its user (one join), the user's
+    # permissions (fliptech.authentication.load_permissions), the campaign,
     # its counter rows (a SUM over ≤ 16 rows), the send window (MIN/MAX sent_at, two index
     # probes) and the newest event (PostgreSQL: per-type index lookups in one statement).
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         assert api.get(f"/api/v1/campaigns/{campaign.pk}/stats").status_code == 200
 
 
 @pytest.mark.django_db
 def test_analytics_endpoint_queries(api, campaign, settings, django_assert_num_queries):  # noqa: F811
     settings.TRACKING_ANALYTICS_CACHE_SECONDS = 0  # computed, not read from the cache
-    # API token and user, the campaign, the 3 stats queries, hourly sends, top openers, top
-    # clickers, bounce reasons, error messages, top links, domains: 12; then
-    # PostgreSQL: + the median open and click times (1) + hourly opens/clicks and user agents
-    # (1) + the transaction's set_config (1) + its savepoint and release under the test's
-    # transaction (2) = 17;
-    # SQLite: + the two medians (2) + hourly opens/clicks (1) + user agents (1) = 16.
-    with django_assert_num_queries(17 if postgresql() else 16):
+    # API token and user, the user's permissions, the campaign, the 3 stats queries, hourly
+    # sends, top openers, top clickers, bounce reasons, error messages, top links, domains: 13;
+    # then PostgreSQL: + the median open and click times (1) + hourly opens/clicks and user
+    # agents (1) + the transaction's set_config (1) + its savepoint and release under the
+    # test's transaction (2) = 18;
+    # SQLite: + the two medians (2) + hourly opens/clicks (1) + user agents (1) = 17.
+    with django_assert_num_queries(18 if postgresql() else 17):
         assert api.get(f"/api/v1/campaigns/{campaign.pk}/analytics").status_code == 200
