@@ -61,6 +61,10 @@ def as_api_exception(exc: errors.DomainError) -> exceptions.APIException:
         return Conflict(exc.message, code=exc.code)
     if isinstance(exc, errors.TooLarge):
         return TooLarge(exc.message, code=exc.code)
+    if isinstance(exc, errors.Throttled):
+        throttled = exceptions.Throttled(wait=exc.retry_after, code=exc.code)
+        throttled.detail = exceptions.ErrorDetail(exc.message, code=exc.code)
+        return throttled
     return BadRequest(exc.message, code=exc.code)
 
 
@@ -68,7 +72,7 @@ def exception_handler(exc, context):
     """Validation errors keep DRF's `{"field": [...]}`; every other error is
     `{"detail": "human sentence", "code": "machine_code"}`. A service's refusal
     (`fliptech.errors.DomainError`) is answered like its DRF counterpart: Conflict 409,
-    TooLarge 413, NotFound 404, BadRequest 400 `{"detail", "code"}`, Invalid 400 field errors."""
+    TooLarge 413, Throttled 429, NotFound 404, BadRequest 400 `{"detail", "code"}`, Invalid 400 field errors."""
     if isinstance(exc, errors.DomainError):
         exc = as_api_exception(exc)
     # Django's own 404/403 carry no code: give them DRF's.

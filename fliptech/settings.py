@@ -236,6 +236,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Every task has a soft and a hard time limit (seconds); the tasks in campaigns/tasks.py
+# set their own, suited to each. The hard limit stays below the visibility timeout, so Redis
+# never hands a task that still runs to a second worker.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 330)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- Sending --------------------------------------------------------------
@@ -280,6 +285,17 @@ IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 100 * 1024 * 1024)
 IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 10_000)
 # A running import whose worker has not committed a chunk for this long is taken over.
 IMPORT_LEASE_SECONDS = env_int("IMPORT_LEASE_SECONDS", 300)
+
+# --- Render budget and test sends (CONTRACT.md, Privacy and safety) --------
+
+# A message (subject, HTML, text) must render within this many seconds and this many
+# bytes, or it is refused (400 template_too_costly; while sending, the campaign fails).
+TEMPLATE_RENDER_TIMEOUT = float(os.environ.get("TEMPLATE_RENDER_TIMEOUT") or 2)
+TEMPLATE_MAX_BYTES = env_int("TEMPLATE_MAX_BYTES", 2 * 1024 * 1024)
+# Test messages per user per hour (429 beyond; 0 = no limit).
+TEST_SEND_LIMIT = env_int("TEST_SEND_LIMIT", 50)
+# Hosts a link built from lead data may be tracked for, beside the template's own hosts.
+TRACKING_ALLOWED_HOSTS = [host.lower() for host in env_list("TRACKING_ALLOWED_HOSTS")]
 
 # --- Tracking -------------------------------------------------------------
 

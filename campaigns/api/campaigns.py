@@ -256,7 +256,7 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         data = SendTestEmailSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         email, lead = data.validated_data["test_email"], data.validated_data.get("lead")
-        services.campaign_send_test(campaign=campaign, test_email=email, lead=lead)
+        services.campaign_send_test(campaign=campaign, test_email=email, lead=lead, user=request.user)
         body = {
             "success": True,
             "message": f"Test message queued for {email}.",

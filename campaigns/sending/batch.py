@@ -14,7 +14,7 @@ from ..models import Campaign, CampaignRecipient
 from ..pacing import Pacer, batch_size_for
 from ..states import fail as fail_campaign
 from ..states import finish_if_done
-from . import store
+from . import stopping, store
 from .drivers import TwoPhase, Whole
 from .errors import TransientFailure
 from .mime import Sender
@@ -159,6 +159,8 @@ def _send_all(batch: Batch, messages) -> None:
     driver = (TwoPhase if transport.kind == "smtp" else Whole)(batch, transport, pacer)
     try:
         for index in range(len(batch.recipients)):
+            if stopping.requested():  # the worker is stopping: the rest go back (`_give_back`)
+                return
             driver.prepare(index)
             try:
                 out = messages.get(index)

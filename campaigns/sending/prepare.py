@@ -41,6 +41,8 @@ def compiled_for(campaign) -> tuple:
             track_opens=campaign.track_opens,
         )
         compiled = rendering.compile_message(subject=sources["subject"], body_html=body_html, body_text=body_text)
+        # Links built from lead data are tracked only for the template's own hosts.
+        compiled.link_hosts = rendering.link_hosts(sources["body_html"], sources["body_text"] or "")
         found = _compiled[key] = (compiled, dynamic)
     return found
 
@@ -107,7 +109,7 @@ def prepare_batch(campaign, recipients) -> list:
     for r in recipients:
         parts = render_parts(compiled, data, r)
         if dynamic:
-            urls.update(rendering.find_links(parts["html"], parts["text"], token=r.token))
+            urls.update(rendering.find_links(parts["html"], parts["text"], token=r.token, hosts=compiled.link_hosts))
         rendered.append((r, parts))
     ids = link_ids(campaign.pk, urls) if urls else {}
     out = []
