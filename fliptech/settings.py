@@ -2,8 +2,10 @@
 
 Every variable has a safe embedded default so that a fresh clone runs with no
 services at all (SQLite under var/, a filesystem Celery broker under var/, mail
-written as .eml files under var/mail/). Production mode (DEBUG off) refuses to
-start with the development SECRET_KEY.
+written as .eml files under var/mail/). DEBUG is off unless asked for (`make run` and
+the tests ask, with DEBUG=1); with DEBUG off — and always in the Docker image
+(FLIPTECH_REQUIRE_SECRET_KEY=1) — the development SECRET_KEY is refused. The production
+environment is documented in docs/security.md; `manage.py check --deploy` is clean with it.
 """
 
 import os
@@ -11,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -35,10 +38,13 @@ def env_int(name, default):
 
 
 DEV_SECRET_KEY = "dev-insecure-fliptech-change-me"
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY") or DEV_SECRET_KEY
-if not DEBUG and (SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32):
-    raise ImproperlyConfigured("DEBUG is off: set SECRET_KEY to a random string of at least 32 characters.")
+if (not DEBUG or env_bool("FLIPTECH_REQUIRE_SECRET_KEY")) and (SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32):
+    raise ImproperlyConfigured(
+        ("DEBUG is off" if not DEBUG else "FLIPTECH_REQUIRE_SECRET_KEY is set")
+        + ": set SECRET_KEY to a random string of at least 32 characters."
+    )
 
 # In DEBUG (the embedded default) any host name is served; production lists its own.
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*" if DEBUG else "localhost,127.0.0.1,[::1]")
@@ -64,6 +70,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "anymail",
+    "axes",
     "campaigns",
     "tracking",
 ]
@@ -78,6 +85,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last: it answers a locked-out login attempt (django-axes).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "fliptech.urls"
@@ -121,8 +131,25 @@ elif os.environ.get("DATABASE_TEST_NAME"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Login lockout (django-axes; CONTRACT.md, Privacy and safety) ------------
+# AXES_FAILURE_LIMIT failed logins lock that username from that address for
+# AXES_COOLOFF_HOURS; the right password is refused meanwhile. Attempts live in the database.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS") or 1)  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -150,7 +177,43 @@ if not DEBUG:
     # plain http on a private network still works; SECURE_COOKIES overrides.
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", SITE_URL.startswith("https://"))
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- HTTPS and the proxy in front (docs/security.md) -------------------------
+# All off by default (a plain-http install on a private network keeps working); production
+# behind TLS sets them. SECURE_PROXY_SSL_HEADER names the header the proxy sets (e.g.
+# `X-Forwarded-Proto`): only then is a request with `<header>: https` taken for https —
+# never trust a header a client could send straight to the app.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# The health probe is called over plain http by load balancers.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/campaigns/health/?$"]
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + os.environ["SECURE_PROXY_SSL_HEADER"].strip().upper().replace("-", "_"),
+        "https",
+    )
+
+# --- Content-Security-Policy (django-csp) on every page -------------------------
+# Scripts only from our own static files (or an inline one carrying the request's nonce);
+# inline styles stay allowed (the admin's style attributes). Images may come from any https
+# host: the template preview shows the message as a recipient sees it.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "https:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "frame-ancestors": [SELF],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
 
 # Database sessions that refuse keys Django never issues (a NUL byte reached PostgreSQL).
 SESSION_ENGINE = "fliptech.sessions"
@@ -345,6 +408,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The limits the server enforces, in the schema (fliptech/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "fliptech.schema.postprocess"],
     # Three models have a `status`: name each choice set after its model.
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "campaigns.models.CampaignStatus",
