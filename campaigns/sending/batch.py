@@ -91,6 +91,7 @@ def _send_batch(campaign_id, result, successor) -> BatchResult:
         return result
     size = batch_size_for(campaign)
     recipients = store.claim_batch(campaign=campaign, size=size)
+    recipients = store.drop_erased(recipients)
     result.claimed = len(recipients)
     if not recipients:
         result.finished = finish_if_done(campaign_id)
