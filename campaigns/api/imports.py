@@ -158,7 +158,8 @@ class LeadExportView(generics.GenericAPIView):
         summary="Export leads as CSV",
         description="The leads the list's filters (or `segment_id`) select, every field: `tags` joined "
         "by `, `, `attributes` as one JSON cell. Streamed. Importing the file changes nothing.",
-        responses={(200, "text/csv"): CSV_RESPONSE, **error_responses(400, 401, 403, 429)},
+        # 404: an unknown `format` (DRF's answer for a representation it does not have).
+        responses={(200, "text/csv"): CSV_RESPONSE, **error_responses(400, 401, 403, 404, 429)},
     )
     def get(self, request, *args, **kwargs):
         queryset = self.filter_queryset(Lead.objects.all())
