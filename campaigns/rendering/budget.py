@@ -17,7 +17,7 @@ import time
 
 from django.conf import settings
 from django.template import Context
-from django.template.base import VariableDoesNotExist
+from django.template.base import TextNode, VariableDoesNotExist
 
 from ..exceptions import TemplateError, TemplateTooCostly
 
@@ -126,6 +126,16 @@ def _guarded_render(base, leaf):
     return guarded
 
 
+def _guarded_text(self, context):
+    """Static text: nothing to time (it is one string), only its size to count."""
+    budget = getattr(context, "budget", None)
+    if budget is not None:
+        budget.left -= len(self.s)
+        if budget.left < 0:
+            raise budget.too_big(_line(self))
+    return self.s
+
+
 _classes = {}
 
 
@@ -133,10 +143,9 @@ def _guarded_class(cls, leaf: bool):
     key = (cls, leaf)
     found = _classes.get(key)
     if found is None:
+        render = _guarded_text if issubclass(cls, TextNode) else _guarded_render(cls, leaf)
         found = _classes[key] = type(
-            cls.__name__,
-            (cls,),
-            {"render_annotated": _guarded_render(cls, leaf), "__module__": cls.__module__, "_guarded": True},
+            cls.__name__, (cls,), {"render_annotated": render, "__module__": cls.__module__, "_guarded": True}
         )
     return found
 
