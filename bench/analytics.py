@@ -167,6 +167,7 @@ def main():
     admin_sql(f"CREATE DATABASE {DB_NAME}")
     os.environ.update(DATABASE_URL=f"{base_url()}/{DB_NAME}", DJANGO_SETTINGS_MODULE="fliptech.settings")
     os.environ.setdefault("FLIPTECH_VAR_DIR", tempfile.mkdtemp(prefix="bench_analytics_"))
+    os.environ.setdefault("DEBUG", "1")  # a development run: the settings default to DEBUG off
     os.environ.pop("DATABASE_TEST_NAME", None)
     # bench/ holds a tracking.py of its own: keep it off the path, the project root on it.
     here = Path(__file__).resolve().parent

@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fliptech.settings")
+os.environ.setdefault("DEBUG", "1")  # a development run: the settings default to DEBUG off
 os.environ.setdefault("API_THROTTLE_USER", "1000000/minute")
 
 N_CAMPAIGNS = 50

@@ -6,7 +6,9 @@ smtplib loop sending pre-built messages of the same size over one connection to 
 
 Needs `smtp-sink` (Debian package `postfix`; postfix itself stays unconfigured and stopped).
 Uses the configured database and broker; its leads (…@bench.invalid) and campaigns are
-deleted afterwards. Options: --recipients N (10000), --workers 1,2, --repeat N, --pool prefork.
+deleted afterwards. Options: --recipients N (10000), --workers 1,2, --repeat N, --pool prefork,
+--compare-budget (each run twice, with the render budget and without it: the workers then get
+FLIPTECH_BENCH_NO_RENDER_BUDGET=1, which compiles templates unguarded — for measuring only).
 """
 
 import argparse
@@ -23,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fliptech.settings")
+os.environ.setdefault("DEBUG", "1")  # a development run: the settings default to DEBUG off
 
 LINKS = [f"https://fliptech.example/listings/{i}?utm_source=mail&amp;utm_campaign=bench" for i in range(10)]
 PARAGRAPH = (
@@ -169,7 +172,7 @@ def prebuilt_messages(n):
     return out
 
 
-def run_workers(campaign, processes, port, pool):
+def run_workers(campaign, processes, port, pool, extra_env=None):
     from campaigns.models import Campaign, CampaignRecipient
     from campaigns.services import transition
     from campaigns.tasks import send_campaign
@@ -184,6 +187,7 @@ def run_workers(campaign, processes, port, pool):
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-" + "x" * 40,
         "EMAIL_URL": f"smtp://127.0.0.1:{port}",
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        **(extra_env or {}),
     }
     log = open(f"/tmp/bench-send-worker-{processes}.log", "wb")
     worker = subprocess.Popen(
@@ -233,6 +237,7 @@ def main():
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--pool", default="prefork")
     parser.add_argument("--repeat", type=int, default=1, help="runs per worker count")
+    parser.add_argument("--compare-budget", action="store_true", help="each run with and without the render budget")
     args = parser.parse_args()
 
     import django
@@ -255,12 +260,15 @@ def main():
         print(f"message size {size / 1024:.1f} KB (HTML template {len(make_html()) / 1024:.1f} KB)")
         # The ceiling is measured right before and right after each run (the machine may be
         # shared), and each run is compared with the mean of the two.
+        budgets = [("budget on", {}), ("budget off", {"FLIPTECH_BENCH_NO_RENDER_BUDGET": "1"})]
         for processes in [int(p) for p in args.workers.split(",")]:
-            for attempt in range(args.repeat):
+            for attempt, (budget, extra_env) in enumerate(
+                b for _ in range(args.repeat) for b in (budgets if args.compare_budget else budgets[:1])
+            ):
                 before = ceiling(port, messages)
                 campaign = setup_campaign(args.recipients, f"{run}{processes}{attempt}")
                 try:
-                    sent, elapsed = run_workers(campaign, processes, port, args.pool)
+                    sent, elapsed = run_workers(campaign, processes, port, args.pool, extra_env)
                 finally:
                     cleanup(f"{run}{processes}{attempt}")
                 after = ceiling(port, messages)
@@ -271,6 +279,8 @@ def main():
                     if args.pool == "threads"
                     else f"{processes} worker process(es)"
                 )
+                if args.compare_budget:
+                    label += f", {budget}"
                 print(
                     f"{label}: {sent} sent in {elapsed:5.1f} s = {rate:5.0f} msg/s; "
                     f"ceiling (raw smtplib, pre-built, 1 connection) {before:.0f}/{after:.0f} msg/s → "

@@ -18,4 +18,7 @@ class CampaignsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from fliptech import checks  # registers the deployment checks
+
         post_migrate.connect(_reinstall_sqlite_counter_triggers, sender=self)
+        checks.warn_at_start()

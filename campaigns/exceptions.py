@@ -4,7 +4,7 @@ show them as one sentence (`fliptech.errors.describe`)."""
 
 from fliptech.errors import BadRequest, Conflict, DomainError, Invalid, NotFound
 
-__all__ = ["BadRequest", "DomainError", "Invalid", "InvalidState", "NotFound", "TemplateError"]
+__all__ = ["BadRequest", "DomainError", "Invalid", "InvalidState", "NotFound", "TemplateError", "TemplateTooCostly"]
 
 
 class InvalidState(Conflict):
@@ -19,3 +19,10 @@ class TemplateError(BadRequest):
 
     default_message = "The template does not render."
     default_code = "template_error"
+
+
+class TemplateTooCostly(TemplateError):
+    """A template over the render budget: too slow or too large (400, CONTRACT.md)."""
+
+    default_message = "The template is over the render budget."
+    default_code = "template_too_costly"

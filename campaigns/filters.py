@@ -8,6 +8,8 @@ from django import forms
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from fliptech.ids import MAX_PK, parse_pk
 
@@ -30,6 +32,7 @@ class IdField(forms.IntegerField):
         return number  # out of range: the min/max validators say so
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_PK})
 class IdFilter(django_filters.Filter):
     """An exact database id: a positive 64-bit integer (`1.5`, `abc`, `0`, 2**63, `²` → 400)."""
 
@@ -153,6 +156,7 @@ class StrictBooleanField(forms.Field):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
+@extend_schema_field(OpenApiTypes.BOOL)  # not the model field's date-time
 class HasFilter(django_filters.Filter):
     """`has_x=true`: the timestamp field is set; `false`: it is not."""
 

@@ -14,7 +14,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import queue, rendering, states
+from . import queue, quotas, rendering, states
 from .abtest import decide as abtest
 from .exceptions import BadRequest, Invalid, InvalidState
 from .models import Campaign, CampaignRecipient
@@ -83,11 +83,16 @@ def campaign_delete(*, campaign: Campaign) -> Campaign:
     return campaign
 
 
-def _check_sendable(campaign: Campaign) -> None:
-    """A template is set and the campaign's subject and bodies render (400 otherwise)."""
+# Launch renders the message for this many pending recipients beside the sample data.
+LAUNCH_CHECK_RECIPIENTS = 3
+
+
+def _check_sendable(campaign: Campaign, *, leads=(), recipients=()) -> None:
+    """A template is set and the campaign's subject and bodies render, within the render
+    budget, for sample data and for `leads` / `recipients` (400 otherwise)."""
     if campaign.template_id is None:
         raise BadRequest("The campaign has no template; set template_id first.", code="template_missing")
-    rendering.check_campaign_renders(campaign=campaign)
+    rendering.check_campaign_renders(campaign=campaign, leads=leads, recipients=recipients)
 
 
 def campaign_launch(
@@ -118,7 +123,7 @@ def campaign_launch(
     if test_mode:
         if not test_email:
             raise Invalid({"test_email": ["Required when test_mode is true."]})
-        campaign_send_test(campaign=campaign, test_email=test_email)
+        campaign_send_test(campaign=campaign, test_email=test_email, user=user)
         return campaign
 
     action = "launch" if send_immediately else "schedule"
@@ -137,8 +142,13 @@ def campaign_launch(
             raise Invalid({"scheduled_at": ["Must be in the future."]})
         fields["scheduled_at"] = when
 
-    _check_sendable(campaign)
-    if not campaign.recipients.filter(status=CampaignRecipient.Status.PENDING).exists():
+    first = list(
+        campaign.recipients.filter(status=CampaignRecipient.Status.PENDING)
+        .select_related("lead")
+        .order_by("pk")[:LAUNCH_CHECK_RECIPIENTS]
+    )
+    _check_sendable(campaign, recipients=first)
+    if not first:
         raise BadRequest("The campaign has no pending recipients; add some first.", code="no_recipients")
 
     with transaction.atomic():
@@ -167,9 +177,11 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
     return campaign
 
 
-def campaign_send_test(*, campaign: Campaign, test_email: str, lead=None) -> None:
+def campaign_send_test(*, campaign: Campaign, test_email: str, lead=None, user=None) -> None:
     """Queue one real test message to `test_email` (subject prefixed "[TEST] ",
     personalised with `lead` or sample data, not counted in stats). Allowed in every
-    status; needs a template that renders."""
-    _check_sendable(campaign)
+    status; needs a template that renders within the budget, for `lead` too; at most
+    `TEST_SEND_LIMIT` an hour per user (Throttled, 429)."""
+    _check_sendable(campaign, leads=[lead] if lead is not None else ())
+    quotas.take_test_send(user)
     queue.send_on_commit(queue.SEND_TEST_EMAIL, campaign.pk, test_email, lead.pk if lead is not None else None)

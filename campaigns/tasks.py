@@ -10,10 +10,47 @@ redeliver the task of a killed worker) finds nothing to take twice.
 import logging
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import task_prerun, worker_process_init, worker_shutting_down
 
 from . import sending
+from .exceptions import TemplateError
+from .sending import stopping
 
 log = logging.getLogger(__name__)
+
+# Time limits (soft, hard) in seconds, suited to each task; the soft one raises
+# SoftTimeLimitExceeded in the task (it gives its claims back), the hard one kills the
+# process (its leases expire and the janitor frees them). All stay below the broker's
+# visibility timeout (CELERY_VISIBILITY_TIMEOUT, 3600 s).
+# A batch lasts about 30 s at its pace (pacing.batch_size_for); waits for a shared rate and
+# slow mail servers can stretch it, so it gets many times that.
+SEND_LIMITS = (1500, 1560)
+# One render (≤ TEMPLATE_RENDER_TIMEOUT) and one SMTP exchange (≤ the 30 s EMAIL_TIMEOUT).
+TEST_SEND_LIMITS = (60, 75)
+# beat's launcher: up to 4 renders (≤ 2 s each) per due campaign.
+LAUNCH_LIMITS = (120, 150)
+# beat's janitor: two set operations.
+JANITOR_LIMITS = (60, 75)
+# A CSV import takes over after its lease, so an import cut short resumes where it stopped.
+IMPORT_LIMITS = (3000, 3300)
+
+
+@worker_process_init.connect
+def _idle_pool_processes_wait_for_the_worker(**kwargs):
+    stopping.ignore_until_a_task()
+
+
+@task_prerun.connect
+def _stop_warmly_on_sigterm(**kwargs):
+    """In a pool process: SIGTERM finishes the message in flight, then stops the batch."""
+    stopping.install()
+
+
+@worker_shutting_down.connect
+def _stop_batches(**kwargs):
+    """The worker's warm shutdown (its main process; solo and thread pools run tasks there)."""
+    stopping.request()
 
 
 def backoff(retries: int) -> float:
@@ -21,7 +58,14 @@ def backoff(retries: int) -> float:
     return sending.backoff(retries)
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+    soft_time_limit=SEND_LIMITS[0],
+    time_limit=SEND_LIMITS[1],
+)
 def send_campaign(self, campaign_id: int, failures: int = 0) -> dict:
     """Claim and send one batch of the campaign, then queue the one task that follows it:
     at once when the batch was full and its first message went through (so every free
@@ -37,21 +81,28 @@ def send_campaign(self, campaign_id: int, failures: int = 0) -> dict:
     except sending.TransientFailure as exc:
         log.warning("campaign %s: transient failure (%s), next batch after the backoff", campaign_id, exc)
         return {"transient": str(exc)}
+    except SoftTimeLimitExceeded:
+        # The batch gave its unsent claims back; the janitor queues the campaign again.
+        log.warning("campaign %s: a batch ran past %s s and was stopped", campaign_id, SEND_LIMITS[0])
+        return {"stopped": "time limit"}
     return result.__dict__
 
 
-@shared_task(bind=True, acks_late=True, max_retries=5)
+@shared_task(
+    bind=True, acks_late=True, max_retries=5, soft_time_limit=TEST_SEND_LIMITS[0], time_limit=TEST_SEND_LIMITS[1]
+)
 def send_test_email(self, campaign_id: int, to_email: str, lead_id: int | None = None) -> None:
     """One real message to `to_email`, subject prefixed "[TEST] ", not counted in stats."""
     try:
         sending.send_test(campaign_id=campaign_id, to_email=to_email, lead_id=lead_id)
     except sending.TransientFailure as exc:
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
-    except sending.PermanentFailure:
-        log.warning("test message for campaign %s to %s refused", campaign_id, to_email, exc_info=True)
+    except (sending.PermanentFailure, TemplateError) as exc:
+        # The template changed since the request, or the address was refused: said, not retried.
+        log.warning("test message for campaign %s to %s not sent: %s", campaign_id, to_email, exc)
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, soft_time_limit=LAUNCH_LIMITS[0], time_limit=LAUNCH_LIMITS[1])
 def launch_due_campaigns() -> list:
     """celery-beat, every 10 s: launch `scheduled` campaigns whose time has come.
 
@@ -79,7 +130,7 @@ def launch_due_campaigns() -> list:
     return launched
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, soft_time_limit=JANITOR_LIMITS[0], time_limit=JANITOR_LIMITS[1])
 def release_expired_leases() -> dict:
     """The janitor (celery-beat, every 10 s): free claims whose lease expired (the sender
     died) — first messages and follow-ups —, advance sequences a dead sender left behind,
@@ -95,7 +146,14 @@ def release_expired_leases() -> dict:
     return {**result, "requeued": stalled}
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+    soft_time_limit=IMPORT_LIMITS[0],
+    time_limit=IMPORT_LIMITS[1],
+)
 def import_leads(self, import_id: int) -> dict | None:
     """Run a CSV lead import (campaigns.imports). A second delivery while another worker
     runs it waits for that worker's lease; one for a finished import does nothing."""

@@ -62,6 +62,10 @@ def as_api_exception(exc: errors.DomainError) -> exceptions.APIException:
         return Conflict(exc.message, code=exc.code)
     if isinstance(exc, errors.TooLarge):
         return TooLarge(exc.message, code=exc.code)
+    if isinstance(exc, errors.Throttled):
+        throttled = exceptions.Throttled(wait=exc.retry_after, code=exc.code)
+        throttled.detail = exceptions.ErrorDetail(exc.message, code=exc.code)
+        return throttled
     return BadRequest(exc.message, code=exc.code)
 
 
@@ -69,7 +73,7 @@ def exception_handler(exc, context):
     """Validation errors keep DRF's `{"field": [...]}`; every other error is
     `{"detail": "human sentence", "code": "machine_code"}`. A service's refusal
     (`fliptech.errors.DomainError`) is answered like its DRF counterpart: Conflict 409,
-    TooLarge 413, NotFound 404, BadRequest 400 `{"detail", "code"}`, Invalid 400 field errors."""
+    TooLarge 413, Throttled 429, NotFound 404, BadRequest 400 `{"detail", "code"}`, Invalid 400 field errors."""
     if isinstance(exc, errors.DomainError):
         exc = as_api_exception(exc)
     # Django's own 404/403 carry no code: give them DRF's.
@@ -195,17 +199,37 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="A machine code, e.g. invalid_state, not_found, not_authenticated.")
 
 
+_MESSAGES = {"type": "array", "items": {"type": "string"}}
+
+
+def _field_errors(depth: int) -> dict:
+    """A field's errors in DRF's shape: its messages, or — for a nested object, a list of
+    objects or a list field — the same shape one level down (`{"lead_filters": {"bogus":
+    [...]}}`, `{"leads": [{}, {"email": [...]}]}`, `{"lead_ids": {"0": [...]}}`)."""
+    if depth == 0:
+        return _MESSAGES
+    inner = _field_errors(depth - 1)
+    return {
+        "anyOf": [
+            _MESSAGES,
+            {"type": "object", "additionalProperties": inner},
+            {"type": "array", "items": {"type": "object", "additionalProperties": inner}},
+        ]
+    }
+
+
 VALIDATION_ERROR_SCHEMA = {
     "description": (
         'Field errors in DRF\'s shape `{"field": ["message", …]}` (`non_field_errors` for the '
-        'body as a whole), or `{"detail", "code"}` when the request as a whole is refused '
-        "(e.g. `parse_error`, `no_recipients`, `template_error`)."
+        "body as a whole; a nested object's or list's errors nest the same way, e.g. "
+        '`{"lead_ids": {"0": ["…"]}}`), or `{"detail", "code"}` when the request as a whole is '
+        "refused (e.g. `parse_error`, `no_recipients`, `template_error`, `template_too_costly`)."
     ),
     "oneOf": [
         {
             "type": "object",
             "title": "FieldErrors",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "additionalProperties": _field_errors(3),
         },
         {
             "type": "object",

@@ -95,3 +95,14 @@ def describe(exc: Exception) -> str:
     if isinstance(detail, list):
         return " ".join(str(m) for m in detail)
     return str(detail)
+
+
+class Throttled(DomainError):
+    """429 `{"detail", "code"}` with `Retry-After`: a per-user quota is used up."""
+
+    default_message = "Too many requests; try again later."
+    default_code = "throttled"
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None, code: str | None = None):
+        self.retry_after = retry_after
+        super().__init__(message, code=code)

@@ -2,8 +2,10 @@
 
 Every variable has a safe embedded default so that a fresh clone runs with no
 services at all (SQLite under var/, a filesystem Celery broker under var/, mail
-written as .eml files under var/mail/). Production mode (DEBUG off) refuses to
-start with the development SECRET_KEY.
+written as .eml files under var/mail/). DEBUG is off unless asked for (`make run` and
+the tests ask, with DEBUG=1); with DEBUG off — and always in the Docker image
+(FLIPTECH_REQUIRE_SECRET_KEY=1) — the development SECRET_KEY is refused. The production
+environment is documented in docs/security.md; `manage.py check --deploy` is clean with it.
 """
 
 import os
@@ -11,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from fliptech.anymail_env import anymail_settings
@@ -43,10 +46,13 @@ def env_float(name, default):
 
 
 DEV_SECRET_KEY = "dev-insecure-fliptech-change-me"
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY") or DEV_SECRET_KEY
-if not DEBUG and (SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32):
-    raise ImproperlyConfigured("DEBUG is off: set SECRET_KEY to a random string of at least 32 characters.")
+if (not DEBUG or env_bool("FLIPTECH_REQUIRE_SECRET_KEY")) and (SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32):
+    raise ImproperlyConfigured(
+        ("DEBUG is off" if not DEBUG else "FLIPTECH_REQUIRE_SECRET_KEY is set")
+        + ": set SECRET_KEY to a random string of at least 32 characters."
+    )
 
 # In DEBUG (the embedded default) any host name is served; production lists its own.
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*" if DEBUG else "localhost,127.0.0.1,[::1]")
@@ -72,6 +78,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "anymail",
+    "axes",
     "campaigns",
     "tracking",
     "webhooks",
@@ -88,6 +95,9 @@ MIDDLEWARE = [
     "fliptech.timezones.BrowserTimezoneMiddleware",  # the admin's dates in the browser's zone
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last: it answers a locked-out login attempt (django-axes).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "fliptech.urls"
@@ -131,8 +141,25 @@ elif os.environ.get("DATABASE_TEST_NAME"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Login lockout (django-axes; CONTRACT.md, Privacy and safety) ------------
+# AXES_FAILURE_LIMIT failed logins lock that username from that address for
+# AXES_COOLOFF_HOURS; the right password is refused meanwhile. Attempts live in the database.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS") or 1)  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -160,7 +187,43 @@ if not DEBUG:
     # plain http on a private network still works; SECURE_COOKIES overrides.
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", SITE_URL.startswith("https://"))
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- HTTPS and the proxy in front (docs/security.md) -------------------------
+# All off by default (a plain-http install on a private network keeps working); production
+# behind TLS sets them. SECURE_PROXY_SSL_HEADER names the header the proxy sets (e.g.
+# `X-Forwarded-Proto`): only then is a request with `<header>: https` taken for https —
+# never trust a header a client could send straight to the app.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# The health probe is called over plain http by load balancers.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/campaigns/health/?$"]
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + os.environ["SECURE_PROXY_SSL_HEADER"].strip().upper().replace("-", "_"),
+        "https",
+    )
+
+# --- Content-Security-Policy (django-csp) on every page -------------------------
+# Scripts only from our own static files (or an inline one carrying the request's nonce);
+# inline styles stay allowed (the admin's style attributes). Images may come from any https
+# host: the template preview shows the message as a recipient sees it.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:", "https:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "frame-ancestors": [SELF],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
 
 # Database sessions that refuse keys Django never issues (a NUL byte reached PostgreSQL).
 SESSION_ENGINE = "fliptech.sessions"
@@ -256,6 +319,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Every task has a soft and a hard time limit (seconds); the tasks in campaigns/tasks.py
+# set their own, suited to each. The hard limit stays below the visibility timeout, so Redis
+# never hands a task that still runs to a second worker.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 330)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- Sending --------------------------------------------------------------
@@ -331,6 +399,17 @@ IMPORT_LEASE_SECONDS = env_int("IMPORT_LEASE_SECONDS", 300)
 # How often the campaign page polls its live numbers (campaigns/static/campaigns/live.js).
 ADMIN_LIVE_POLL_MS = env_int("ADMIN_LIVE_POLL_MS", 3000)
 
+# --- Render budget and test sends (CONTRACT.md, Privacy and safety) --------
+
+# A message (subject, HTML, text) must render within this many seconds and this many
+# bytes, or it is refused (400 template_too_costly; while sending, the campaign fails).
+TEMPLATE_RENDER_TIMEOUT = float(os.environ.get("TEMPLATE_RENDER_TIMEOUT") or 2)
+TEMPLATE_MAX_BYTES = env_int("TEMPLATE_MAX_BYTES", 2 * 1024 * 1024)
+# Test messages per user per hour (429 beyond; 0 = no limit).
+TEST_SEND_LIMIT = env_int("TEST_SEND_LIMIT", 50)
+# Hosts a link built from lead data may be tracked for, beside the template's own hosts.
+TRACKING_ALLOWED_HOSTS = [host.lower() for host in env_list("TRACKING_ALLOWED_HOSTS")]
+
 # --- Tracking -------------------------------------------------------------
 
 # Opens and clicks by country: iptocc's offline dataset by default; MaxMind's GeoLite2/GeoIP2
@@ -367,7 +446,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "rest_framework.permissions.DjangoModelPermissions",
+        "fliptech.permissions.ModelPermissions",  # reads need view_<model> too
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -378,6 +457,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("API_THROTTLE_ANON", "600/minute"),
         "user": os.environ.get("API_THROTTLE_USER", "6000/minute"),
+        # Wrong tokens per client address (fliptech.authentication): 429 past it.
+        "auth_failures": os.environ.get("API_THROTTLE_AUTH_FAILURES", "20/minute"),
     },
     "EXCEPTION_HANDLER": "fliptech.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
@@ -397,6 +478,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The limits the server enforces, in the schema (fliptech/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "fliptech.schema.postprocess"],
     # Three models have a `status`: name each choice set after its model.
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "campaigns.models.CampaignStatus",

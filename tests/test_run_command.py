@@ -158,7 +158,9 @@ def test_an_unknown_email_url_scheme_is_refused():
 def django_setup(tmp_path, code="", **env):
     """Run `import django; django.setup()` (+ `code`) in a subprocess with `env`."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "DEBUG", "SECRET_KEY", "EMAIL_URL"))}
-    base.update({"FLIPTECH_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "fliptech.settings"}, **env)
+    base.update({"FLIPTECH_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "fliptech.settings", "DEBUG": "1"})
+    base.update(env)
+    base = {k: v for k, v in base.items() if v is not None}  # None: unset
     return subprocess.run(
         [sys.executable, "-c", f"import django; django.setup()\n{code}"],
         cwd=ROOT,
@@ -179,6 +181,26 @@ def test_production_mode_refuses_an_insecure_secret_key(tmp_path, secret):
 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and "SECRET_KEY" in result.stderr
+
+
+def test_debug_is_off_unless_asked_and_then_the_development_key_is_refused(tmp_path):
+    result = django_setup(tmp_path, DEBUG=None)
+    assert result.returncode != 0
+    assert "DEBUG is off" in result.stderr and "SECRET_KEY" in result.stderr
+
+    code = "from django.conf import settings; print(settings.DEBUG)"
+    result = django_setup(tmp_path, code, DEBUG=None, SECRET_KEY=GOOD_KEY)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False"]
+
+
+def test_the_image_refuses_the_development_key_even_with_debug_on(tmp_path):
+    """The Dockerfile sets FLIPTECH_REQUIRE_SECRET_KEY=1: `docker run -e DEBUG=1` still needs a key."""
+    result = django_setup(tmp_path, DEBUG="1", FLIPTECH_REQUIRE_SECRET_KEY="1")
+    assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "FLIPTECH_REQUIRE_SECRET_KEY=1" in dockerfile
+    assert "DEBUG=1" not in dockerfile
 
 
 def test_production_mode_starts_with_a_proper_secret_key(tmp_path):

@@ -18,6 +18,7 @@ from campaigns.models import CampaignLink, CampaignRecipient
 from campaigns.selectors import campaign_counters, campaign_get
 from fliptech.api import error_responses
 from fliptech.ids import parse_pk
+from fliptech.permissions import requires
 
 from . import selectors, services
 from .models import EmailTracking
@@ -67,12 +68,21 @@ def _cached_analytics(campaign, compute):
 
 
 class CanRecordEvents(permissions.BasePermission):
-    """Reads need a signed-in user; recording an event needs `tracking.add_emailtracking`."""
+    """Recording an event needs `tracking.add_emailtracking` (reads are separate views)."""
 
     def has_permission(self, request, view):
         if request.method in permissions.SAFE_METHODS:
             return True
         return request.user.has_perm("tracking.add_emailtracking")
+
+
+# Reads (CONTRACT.md, Auth): each needs the view permission of every model it shows.
+CAN_READ_EVENTS = requires("tracking.view_emailtracking", "campaigns.view_campaignrecipient")
+CAN_READ_STATS = requires("campaigns.view_campaign")
+# Analytics names people (top openers and clickers) and aggregates their events.
+CAN_READ_ANALYTICS = requires(
+    "campaigns.view_campaign", "campaigns.view_campaignrecipient", "tracking.view_emailtracking"
+)
 
 
 def _errors(*codes):
@@ -181,10 +191,10 @@ class TrackBounceView(_TrackView):
     summary="A recipient's events",
     parameters=[RID],
     description=f"Newest first; at most {EVENTS_LIST_MAX} events (`total_events` counts all).",
-    responses={200: TrackingEventsListResponseSerializer, **_errors(401, 404)},
+    responses={200: TrackingEventsListResponseSerializer, **_errors(401, 403, 404)},
 )
 class RecipientEventsView(APIView):
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [permissions.IsAuthenticated, CAN_READ_EVENTS]
 
     def get(self, request, rid):
         recipient = recipient_get(rid)
@@ -206,10 +216,10 @@ class RecipientEventsView(APIView):
     summary="Campaign stats",
     parameters=[CAMPAIGN_ID],
     description="Live figures: read from counters the database keeps with every change.",
-    responses={200: CampaignStatsResponseSerializer, **_errors(401, 404)},
+    responses={200: CampaignStatsResponseSerializer, **_errors(401, 403, 404)},
 )
 class CampaignStatsView(APIView):
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [permissions.IsAuthenticated, CAN_READ_STATS]
 
     def get(self, request, id):
         campaign = campaign_get(key=id)
@@ -224,10 +234,10 @@ class CampaignStatsView(APIView):
     'dataset (iptocc; MaxMind\'s GeoLite2 when `GEOIP_PATH` is set), "Unknown" for private or '
     "unlisted addresses. Never stale: a cached answer is served only "
     "while the campaign's counters, status and newest event are unchanged.",
-    responses={200: CampaignAnalyticsResponseSerializer, **_errors(401, 404)},
+    responses={200: CampaignAnalyticsResponseSerializer, **_errors(401, 403, 404)},
 )
 class CampaignAnalyticsView(APIView):
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [permissions.IsAuthenticated, CAN_READ_ANALYTICS]
 
     def get(self, request, id):
         campaign = campaign_get(key=id)

@@ -5,7 +5,7 @@ Included before `campaigns/urls.py`, so `campaigns/tracking/…` is never read a
 
 from django.urls import re_path
 
-from . import api
+from . import api, privacy_api
 from .replies.api import CampaignRepliesView
 
 RID = r"(?P<rid>[^/]+)"
@@ -19,4 +19,7 @@ urlpatterns = [
     re_path(rf"^campaigns/{ID}/stats/?$", api.CampaignStatsView.as_view(), name="campaign-stats"),
     re_path(rf"^campaigns/{ID}/analytics/?$", api.CampaignAnalyticsView.as_view(), name="campaign-analytics"),
     re_path(rf"^campaigns/{ID}/replies/?$", CampaignRepliesView.as_view(), name="campaign-replies"),
+    # A lead's data on request (tracking.privacy): before campaigns/urls.py's lead routes.
+    re_path(rf"^leads/{ID}/export/?$", privacy_api.LeadExportDataView.as_view(), name="lead-data-export"),
+    re_path(rf"^leads/{ID}/erase/?$", privacy_api.LeadEraseView.as_view(), name="lead-erase"),
 ]

@@ -378,7 +378,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 lead = by_pk(Lead.objects, lead_field)
                 if lead is None:
                     raise Invalid({"lead": [f"No lead has the id “{lead_field}”."]})
-            services.campaign_send_test(campaign=campaign, test_email=email, lead=lead)
+            services.campaign_send_test(campaign=campaign, test_email=email, lead=lead, user=request.user)
 
         return self._control(
             request,

@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from fliptech.api import error_responses, paginated
+from fliptech.permissions import ModelPermissions
 
 from .. import services, states
 from ..filters import CampaignFilter
@@ -35,10 +36,11 @@ ID_PARAMETER = OpenApiParameter(
 )
 
 
-class CampaignPermissions(permissions.DjangoModelPermissions):
-    """Reads: any authenticated user. Writes: the model permission of the method; the
+class CampaignPermissions(ModelPermissions):
+    """Reads: `campaigns.view_campaign`. Writes: the model permission of the method; the
     actions (launch, pause, resume, test) change a campaign, so they need
-    `campaigns.change_campaign` although they are POSTs."""
+    `campaigns.change_campaign` although they are POSTs. A test message personalised
+    with a lead (`lead_id`) reads that lead: also `campaigns.view_lead`."""
 
     CHANGE_ACTIONS = {"launch", "pause", "resume", "send_test"}
 
@@ -46,7 +48,10 @@ class CampaignPermissions(permissions.DjangoModelPermissions):
         if getattr(view, "action", None) in self.CHANGE_ACTIONS:
             if not (request.user and request.user.is_authenticated):
                 return False
-            return request.user.has_perm("campaigns.change_campaign")
+            needed = ["campaigns.change_campaign"]
+            if isinstance(request.data, dict) and request.data.get("lead_id") not in (None, ""):
+                needed.append("campaigns.view_lead")
+            return request.user.has_perms(needed)
         return super().has_permission(request, view)
 
 
@@ -55,12 +60,12 @@ class CampaignPermissions(permissions.DjangoModelPermissions):
         summary="List campaigns",
         description='Paginated `{"campaigns": […], "total", "page", "page_size", "has_more"}`; '
         "soft-deleted campaigns are never listed.",
-        responses={200: CampaignResponseSerializer(many=True), **error_responses(400, 401, 429)},
+        responses={200: CampaignResponseSerializer(many=True), **error_responses(400, 401, 403, 429)},
     ),
     retrieve=extend_schema(
         summary="Get a campaign",
         parameters=[ID_PARAMETER],
-        responses={200: CampaignResponseSerializer, **error_responses(401, 404, 429)},
+        responses={200: CampaignResponseSerializer, **error_responses(401, 403, 404, 429)},
     ),
     create=extend_schema(
         summary="Create a campaign (draft)",
@@ -251,7 +256,7 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         data = SendTestEmailSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         email, lead = data.validated_data["test_email"], data.validated_data.get("lead")
-        services.campaign_send_test(campaign=campaign, test_email=email, lead=lead)
+        services.campaign_send_test(campaign=campaign, test_email=email, lead=lead, user=request.user)
         body = {
             "success": True,
             "message": f"Test message queued for {email}.",

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from fliptech.api import error_responses
 from fliptech.ids import parse_pk
+from fliptech.permissions import READS, ModelPermissions, requires
 
 from .. import exports
 from ..csvio import escape_cell
@@ -41,11 +42,11 @@ class CSVRenderer(BaseRenderer):
         return JSONRenderer().render(data)
 
 
-class ImportPermissions(permissions.DjangoModelPermissions):
+class ImportPermissions(ModelPermissions):
     """Importing creates and changes leads: `campaigns.add_lead` and `campaigns.change_lead`."""
 
     perms_map = {
-        **permissions.DjangoModelPermissions.perms_map,
+        **ModelPermissions.perms_map,
         "POST": ["campaigns.add_lead", "campaigns.change_lead"],
     }
 
@@ -111,7 +112,7 @@ class LeadImportView(generics.GenericAPIView):
     @extend_schema(
         summary="An import's progress and report",
         parameters=[IMPORT_PARAMETER],
-        responses={200: LeadImportSerializer, **error_responses(401, 404, 429)},
+        responses={200: LeadImportSerializer, **error_responses(401, 403, 404, 429)},
     )
     def get(self, request, *args, **kwargs):
         return Response(LeadImportSerializer(_import_or_404(self.kwargs["id"])).data)
@@ -119,6 +120,8 @@ class LeadImportView(generics.GenericAPIView):
 
 class LeadImportErrorsView(generics.GenericAPIView):
     queryset = LeadImport.objects.all()
+    # The rows' cells are lead data.
+    permission_classes = [permissions.IsAuthenticated, ModelPermissions, requires("campaigns.view_lead")]
     renderer_classes = [JSONRenderer, CSVRenderer]
 
     @extend_schema(
@@ -126,7 +129,7 @@ class LeadImportErrorsView(generics.GenericAPIView):
         description="Columns `line`, `message`, then the file's own columns with the row's cells: fix "
         "the rows, drop the first two columns and import the file again.",
         parameters=[IMPORT_PARAMETER],
-        responses={(200, "text/csv"): CSV_RESPONSE, **error_responses(401, 404, 429)},
+        responses={(200, "text/csv"): CSV_RESPONSE, **error_responses(401, 403, 404, 429)},
     )
     def get(self, request, *args, **kwargs):
         lead_import = _import_or_404(self.kwargs["id"])
@@ -155,7 +158,8 @@ class LeadExportView(generics.GenericAPIView):
         summary="Export leads as CSV",
         description="The leads the list's filters (or `segment_id`) select, every field: `tags` joined "
         "by `, `, `attributes` as one JSON cell. Streamed. Importing the file changes nothing.",
-        responses={(200, "text/csv"): CSV_RESPONSE, **error_responses(400, 401, 429)},
+        # 404: an unknown `format` (DRF's answer for a representation it does not have).
+        responses={(200, "text/csv"): CSV_RESPONSE, **error_responses(400, 401, 403, 404, 429)},
     )
     def get(self, request, *args, **kwargs):
         queryset = self.filter_queryset(Lead.objects.all())
@@ -167,6 +171,11 @@ class LeadExportView(generics.GenericAPIView):
 
 class RecipientExportView(generics.GenericAPIView):
     queryset = CampaignRecipient.objects.all()
+    permission_classes = [
+        permissions.IsAuthenticated,
+        ModelPermissions,
+        requires("campaigns.view_campaign", methods=READS),
+    ]
     filterset_class = RecipientFilter
     renderer_classes = [JSONRenderer, CSVRenderer]
 
@@ -176,7 +185,7 @@ class RecipientExportView(generics.GenericAPIView):
         "`email, first_name, last_name, status, sent_at, opened_at, clicked_at, replied_at, "
         "bounced_at, unsubscribed_at, open_count, click_count, error_message`. Streamed.",
         parameters=[CAMPAIGN_PARAMETER],
-        responses={(200, "text/csv"): CSV_RESPONSE, **error_responses(400, 401, 404, 429)},
+        responses={(200, "text/csv"): CSV_RESPONSE, **error_responses(400, 401, 403, 404, 429)},
     )
     def get(self, request, *args, **kwargs):
         campaign = campaign_get(key=self.kwargs["id"])

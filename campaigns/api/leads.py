@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import permissions, viewsets
 
 from fliptech.api import error_responses, paginated
+from fliptech.permissions import ModelPermissions
 
 from ..filters import LeadFilter
 from ..models import Lead
@@ -15,9 +16,11 @@ from ..serializers.leads import LeadSerializer
         summary="List leads",
         description='Paginated `{"leads": […], "total", "page", "page_size", "has_more"}` (page_size 1–200, '
         "default 50).",
-        responses={200: LeadSerializer(many=True), **error_responses(400, 401, 429)},
+        responses={200: LeadSerializer(many=True), **error_responses(400, 401, 403, 429)},
     ),
-    retrieve=extend_schema(summary="Get a lead", responses={200: LeadSerializer, **error_responses(401, 404, 429)}),
+    retrieve=extend_schema(
+        summary="Get a lead", responses={200: LeadSerializer, **error_responses(401, 403, 404, 429)}
+    ),
     create=extend_schema(
         summary="Create a lead",
         description="`email` is unique whatever its case (400 when taken) and stored lower-case.",
@@ -39,7 +42,7 @@ from ..serializers.leads import LeadSerializer
 class LeadViewSet(viewsets.ModelViewSet):
     queryset = Lead.objects.all()
     serializer_class = LeadSerializer
-    permission_classes = [permissions.IsAuthenticated, permissions.DjangoModelPermissions]
+    permission_classes = [permissions.IsAuthenticated, ModelPermissions]
     filterset_class = LeadFilter
     pagination_class = paginated("leads")
     page_size_default = 50

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from fliptech.api import error_responses, paginated
 from fliptech.ids import parse_pk
 from fliptech.parsers import JSONParser
+from fliptech.permissions import ModelPermissions, requires
 
 from .. import audience
 from ..filters import RecipientFilter
@@ -33,20 +34,33 @@ RECIPIENT_PARAMETER = OpenApiParameter(
 )
 
 
-class RecipientPermissions(permissions.DjangoModelPermissions):
-    """Adding and removing recipients changes the campaign: `campaigns.change_campaign`."""
+class RecipientPermissions(ModelPermissions):
+    """Reading recipients needs `campaigns.view_campaignrecipient` and
+    `campaigns.view_campaign`. Adding and removing recipients changes the campaign:
+    `campaigns.change_campaign`; adding lead objects (`leads`) creates and overwrites leads,
+    so it also needs `campaigns.add_lead` and `campaigns.change_lead`."""
 
     perms_map = {
-        **permissions.DjangoModelPermissions.perms_map,
+        **ModelPermissions.perms_map,
+        "GET": [*ModelPermissions.perms_map["GET"], "campaigns.view_campaign"],
+        "HEAD": [*ModelPermissions.perms_map["HEAD"], "campaigns.view_campaign"],
         "POST": ["campaigns.change_campaign"],
         "DELETE": ["campaigns.change_campaign"],
     }
 
 
+def _writes_leads(request, view) -> bool:
+    return isinstance(request.data, dict) and request.data.get("leads") not in (None, [])
+
+
 class _CampaignRecipientsBase(generics.GenericAPIView):
     queryset = CampaignRecipient.objects.all()
     serializer_class = CampaignRecipientSerializer
-    permission_classes = [permissions.IsAuthenticated, RecipientPermissions]
+    permission_classes = [
+        permissions.IsAuthenticated,
+        RecipientPermissions,
+        requires("campaigns.add_lead", "campaigns.change_lead", methods=("POST",), when=_writes_leads),
+    ]
 
     def get_campaign(self):
         return campaign_get(key=self.kwargs["id"])
@@ -67,7 +81,7 @@ class CampaignRecipientsView(_CampaignRecipientsBase):
         description='Paginated `{"recipients": […], "total", "page", "page_size", "has_more"}` '
         "(page_size 1–200, default 50).",
         parameters=[CAMPAIGN_PARAMETER],
-        responses={200: CampaignRecipientSerializer(many=True), **error_responses(400, 401, 404, 429)},
+        responses={200: CampaignRecipientSerializer(many=True), **error_responses(400, 401, 403, 404, 429)},
     )
     def get(self, request, *args, **kwargs):
         campaign = self.get_campaign()
@@ -86,7 +100,8 @@ class CampaignRecipientsView(_CampaignRecipientsBase):
             "invalid lead object or no valid email (`invalid`); each not added has an entry in "
             "`errors`. For `lead_filters` only counts are reported (one `errors` line per "
             "category). Allowed in draft, scheduled and paused (else 409 `invalid_state`). Needs the "
-            "`campaigns.change_campaign` permission. JSON bodies only."
+            "`campaigns.change_campaign` permission (with `leads`, also `campaigns.add_lead` and "
+            "`campaigns.change_lead`). JSON bodies only."
         ),
         parameters=[CAMPAIGN_PARAMETER],
         request=AddRecipientsRequestSerializer,

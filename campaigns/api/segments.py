@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from fliptech.api import error_responses, paginated
 from fliptech.ids import parse_pk
+from fliptech.permissions import ModelPermissions
 
 from ..models import Segment
 from ..segments.selectors import rules_preview, segment_counts, segment_leads
@@ -31,15 +32,9 @@ LEAD_SORT_FIELDS = [
 ]
 
 
-class SegmentPermissions(permissions.DjangoModelPermissions):
+class SegmentPermissions(ModelPermissions):
     """Reads need `campaigns.view_segment` (the preview and the member list, which show
     leads, also `campaigns.view_lead`); writes the matching add/change/delete permission."""
-
-    perms_map = {
-        **permissions.DjangoModelPermissions.perms_map,
-        "GET": ["%(app_label)s.view_%(model_name)s"],
-        "HEAD": ["%(app_label)s.view_%(model_name)s"],
-    }
 
     def has_permission(self, request, view):
         if getattr(view, "action", None) in ("preview", "leads"):

@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from fliptech.api import error_responses, paginated
+from fliptech.permissions import ModelPermissions
 
 from .. import rendering
 from ..exceptions import InvalidState
@@ -24,13 +25,18 @@ class TemplateInUse(InvalidState):
     default_code = "template_in_use"
 
 
-class TemplatePermissions(permissions.DjangoModelPermissions):
-    """Writes need the model permission; the preview changes nothing, so any
-    authenticated user may ask for it."""
+class TemplatePermissions(ModelPermissions):
+    """Reads need `campaigns.view_emailtemplate`, writes the model permission. The preview
+    changes nothing: it is a read of the template (and of the lead, `campaigns.view_lead`,
+    when `lead_id` personalises it)."""
 
     def has_permission(self, request, view):
         if getattr(view, "action", None) == "preview":
-            return bool(request.user and request.user.is_authenticated)
+            user = request.user
+            needed = ["campaigns.view_emailtemplate"]
+            if isinstance(request.data, dict) and request.data.get("lead_id") not in (None, ""):
+                needed.append("campaigns.view_lead")
+            return bool(user and user.is_authenticated and user.has_perms(needed))
         return super().has_permission(request, view)
 
 
@@ -39,24 +45,24 @@ class TemplatePermissions(permissions.DjangoModelPermissions):
         summary="List email templates",
         description='Paginated `{"templates": […], "total", "page", "page_size", "has_more"}` (page_size 1–100, '
         "default 20).",
-        responses={200: EmailTemplateSerializer(many=True), **error_responses(400, 401, 429)},
+        responses={200: EmailTemplateSerializer(many=True), **error_responses(400, 401, 403, 429)},
     ),
     retrieve=extend_schema(
-        summary="Get an email template", responses={200: EmailTemplateSerializer, **error_responses(401, 404, 429)}
+        summary="Get an email template", responses={200: EmailTemplateSerializer, **error_responses(401, 403, 404, 429)}
     ),
     create=extend_schema(
         summary="Create an email template",
         description="Subject and bodies must compile as Django templates: else 400 with the line and "
         "message per field (`subject`, `body_html`, `body_text`).",
-        responses={201: EmailTemplateSerializer, **error_responses(400, 401, 403, 429)},
+        responses={201: EmailTemplateSerializer, **error_responses(400, 401, 403, 413, 429)},
     ),
     update=extend_schema(
         summary="Replace an email template",
-        responses={200: EmailTemplateSerializer, **error_responses(400, 401, 403, 404, 429)},
+        responses={200: EmailTemplateSerializer, **error_responses(400, 401, 403, 404, 413, 429)},
     ),
     partial_update=extend_schema(
         summary="Update some fields of an email template",
-        responses={200: EmailTemplateSerializer, **error_responses(400, 401, 403, 404, 429)},
+        responses={200: EmailTemplateSerializer, **error_responses(400, 401, 403, 404, 413, 429)},
     ),
     destroy=extend_schema(
         summary="Delete an email template",
@@ -89,9 +95,11 @@ class EmailTemplateViewSet(viewsets.ModelViewSet):
     @extend_schema(
         summary="Preview an email template",
         description="The subject, HTML and text a recipient would get (minus tracking), personalised with "
-        "`lead_id`'s lead or with sample data.",
+        "`lead_id`'s lead or with sample data. Needs `campaigns.view_emailtemplate` (and `campaigns.view_lead` "
+        "with `lead_id`). Over the render budget (TEMPLATE_RENDER_TIMEOUT, TEMPLATE_MAX_BYTES): 400 "
+        "`template_too_costly`; a template that does not render: 400 `template_error`, naming the line.",
         request=TemplatePreviewRequestSerializer,
-        responses={200: TemplatePreviewResponseSerializer, **error_responses(400, 401, 404, 429)},
+        responses={200: TemplatePreviewResponseSerializer, **error_responses(400, 401, 403, 404, 413, 429)},
     )
     @action(detail=True, methods=["post"], filterset_class=None)
     def preview(self, request, *args, **kwargs):

@@ -1,5 +1,7 @@
 """Leads and the suppression list."""
 
+import hashlib
+
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -98,6 +100,12 @@ class Suppression(models.Model):
 
     def __str__(self):
         return f"{self.email} ({self.reason})"
+
+    @staticmethod
+    def erased_key(email: str) -> str:
+        """What stays of an erased lead's address: a one-way hash, kept suppressed, shaped
+        like an address (`<sha256>@erased.invalid`) so it fits this table."""
+        return f"{hashlib.sha256(email.strip().lower().encode()).hexdigest()}@erased.invalid"
 
     def save(self, *args, **kwargs):
         self.email = self.email.strip().lower()

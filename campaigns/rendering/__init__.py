@@ -13,6 +13,8 @@ css-inline after rendering.
 
 A package by concern; callers import everything from `campaigns.rendering`:
 - `templates` — the engines, validation, `CompiledMessage`/`compile_message`, launch check, preview;
+- `budget` — the render budget (time, size) every compiled template carries, safe error messages;
+- `limits` — the builtin filters and tags bounded by the budget (`ljust`, `lorem`, …);
 - `context` — the plain-data context (`lead_data`, `campaign_data`, `context_for`, `SAMPLE_LEAD`);
 - `links` — tracking URLs and link/pixel instrumentation (`instrument_source`, `find_links`, …);
 - `css` — CSS inlining, per message or once into the source;
@@ -30,6 +32,7 @@ from .links import (
     click_url,
     find_links,
     instrument_source,
+    link_hosts,
     open_url,
     rewrite_links,
     unsubscribe_url,
@@ -41,6 +44,7 @@ from .templates import (
     TEXT_ENGINE,
     CompiledMessage,
     check_campaign_renders,
+    check_render_budget,
     compile_message,
     message_sources,
     render_preview,
@@ -61,6 +65,7 @@ __all__ = [
     "add_open_pixel",
     "campaign_data",
     "check_campaign_renders",
+    "check_render_budget",
     "clean_subject",
     "click_url",
     "compile_message",
@@ -71,6 +76,7 @@ __all__ = [
     "inline_css_source",
     "instrument_source",
     "lead_data",
+    "link_hosts",
     "merge_tags",
     "message_sources",
     "needs_inlining",

@@ -9,6 +9,7 @@ e.g. `href="https://x.example/{{ lead.id }}"`) are rewritten per message, after 
 
 import html
 import re
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -81,13 +82,50 @@ def instrument_source(body_html: str, body_text: str, *, link_ids_for, track_cli
     return body_html, body_text, dynamic
 
 
-def find_links(body_html: str, body_text: str, *, token: str) -> set:
+def find_links(body_html: str, body_text: str, *, token: str, hosts=None) -> set:
     """Every http(s) URL linked from the rendered HTML (<a>/<area> href, entities decoded)
-    or written in the text part, except the unsubscribe link and our own tracking URLs."""
+    or written in the text part, except the unsubscribe link and our own tracking URLs —
+    and, given `hosts`, except a URL whose host is not one of them (`link_hosts`)."""
     skip = _own_prefixes(token)
     urls = {html.unescape(m.group(3)).strip() for m in _HREF.finditer(body_html)}
     urls.update(_text_url(m) for m in _TEXT_URL.finditer(body_text))
-    return {u for u in urls if _trackable(u, skip)}
+    return {u for u in urls if _trackable(u, skip) and (hosts is None or host_of(u) in hosts)}
+
+
+# --- Links built from lead data (CONTRACT.md, Privacy and safety) -----------------------------
+# A URL a template builds at render time may come from lead data (`href="{{ lead.attributes.url
+# }}"`): tracking it would make our tracking domain redirect wherever a lead's value points. It
+# is tracked only when its host is one the template's own links name literally, or one in
+# TRACKING_ALLOWED_HOSTS; otherwise it stays as it is, untracked.
+
+_AUTHORITY = re.compile(r"^https?://([^/?#]*)", re.IGNORECASE)
+# Characters on which browsers and urlsplit disagree about the host (`\` is a `/` to a browser).
+_AMBIGUOUS = re.compile(r"[\\\s\x00-\x1f\x7f]")
+
+
+def host_of(url: str) -> str | None:
+    """The lower-cased host of an http(s) URL, None when there is none or it is ambiguous."""
+    if _AMBIGUOUS.search(url):
+        return None
+    try:
+        return urlsplit(url).hostname or None
+    except ValueError:
+        return None
+
+
+def link_hosts(body_html: str, body_text: str = "") -> frozenset:
+    """The hosts the template's own links name literally (in the source, before rendering),
+    with TRACKING_ALLOWED_HOSTS: the hosts a link built at render time may be tracked for."""
+    urls = [html.unescape(m.group(3)).strip() for m in _HREF.finditer(body_html)]
+    urls.extend(_text_url(m) for m in _TEXT_URL.finditer(body_text))
+    hosts = set(getattr(settings, "TRACKING_ALLOWED_HOSTS", ()))
+    for url in urls:
+        authority = _AUTHORITY.match(url)
+        if authority and "{" not in authority.group(1):
+            host = host_of(authority.group(0))  # the rest may hold template tags
+            if host:
+                hosts.add(host)
+    return frozenset(hosts)
 
 
 def rewrite_links(body_html: str, body_text: str, token: str, link_ids: dict, *, skip=None):

@@ -6,18 +6,28 @@ from dataclasses import dataclass
 
 from django.template import Context, Engine, TemplateSyntaxError
 
-from ..exceptions import TemplateError
+from ..exceptions import TemplateError, TemplateTooCostly
+from . import budget
+from .budget import Budget, BudgetContext
 from .context import campaign_data, context_for, lead_data
 from .css import inline_css, inline_css_source, needs_inlining
 from .links import unsubscribe_url
 from .text import clean_subject, html_to_text, normalise_text
 
+# Django's builtins, with the few that could outgrow the render budget in one call bounded.
+_BUILTINS = ["campaigns.rendering.limits"]
 # Compile-time checks: debug on, so syntax errors carry their line.
-_DEBUG_HTML = Engine(debug=True, autoescape=True, loaders=[])
-_DEBUG_TEXT = Engine(debug=True, autoescape=False, loaders=[])
+_DEBUG_HTML = Engine(debug=True, autoescape=True, loaders=[], builtins=_BUILTINS)
+_DEBUG_TEXT = Engine(debug=True, autoescape=False, loaders=[], builtins=_BUILTINS)
 # Sending: the same engines without the debug bookkeeping.
-HTML_ENGINE = Engine(autoescape=True, loaders=[])
-TEXT_ENGINE = Engine(autoescape=False, loaders=[])
+HTML_ENGINE = Engine(autoescape=True, loaders=[], builtins=_BUILTINS)
+TEXT_ENGINE = Engine(autoescape=False, loaders=[], builtins=_BUILTINS)
+
+
+def _compile(engine, source: str):
+    """A template of `engine` whose every node checks the render budget (budget.guard)."""
+    return budget.guard(engine.from_string(source))
+
 
 # --- Validation -------------------------------------------------------------------------------
 
@@ -62,15 +72,37 @@ class CompiledMessage:
     html: object
     text: object
     inline_css: bool
+    # Hosts a link built at render time may be tracked for (links.link_hosts); set by the sender.
+    link_hosts: frozenset = frozenset()
 
     def render(self, context: dict) -> dict:
-        """{"subject", "html", "text"} for one recipient. Raises what the template raises."""
-        ctx = Context(context, autoescape=False)
-        subject = clean_subject(self.subject.render(ctx))
-        html_body = self.html.render(Context(context))
-        if self.inline_css:
-            html_body = inline_css(html_body)
-        text = self.text.render(ctx)
+        """{"subject", "html", "text"} for one recipient, within the render budget
+        (TEMPLATE_RENDER_TIMEOUT, TEMPLATE_MAX_BYTES). Raises TemplateTooCostly over it and
+        TemplateError for any other failure, each naming the part and line, never a value."""
+        allowance = Budget()
+        try:
+            allowance.part = "subject"
+            ctx = BudgetContext(context, budget=allowance, autoescape=False)
+            subject = clean_subject(self.subject.render(ctx))
+            allowance.part = "body_html"
+            html_body = self.html.render(BudgetContext(context, budget=allowance))
+            if self.inline_css:
+                before = len(html_body)
+                html_body = inline_css(html_body)
+                allowance.charge(len(html_body) - before)
+                allowance.check_time()
+            allowance.part = "body_text"
+            text = self.text.render(ctx)
+            allowance.part = "message"
+            # Characters were counted while rendering; bytes differ only past ASCII (≤ 4 each).
+            if 4 * (len(subject) + len(html_body) + len(text)) > allowance.limit > 0:
+                if sum(len(part.encode("utf-8", "surrogatepass")) for part in (subject, html_body, text)) > (
+                    allowance.limit
+                ):
+                    raise allowance.too_big()
+        except Exception as exc:
+            # `from None`: the original's text (and traceback locals) may quote the context.
+            raise budget.failure(exc, allowance.part) from None
         return {"subject": subject, "html": html_body, "text": normalise_text(text)}
 
 
@@ -81,11 +113,11 @@ def compile_message(*, subject: str, body_html: str, body_text: str = "") -> Com
         raise TemplateError(_error_sentence(errors))
     text_source = body_text if (body_text or "").strip() else html_to_text(body_html or "")
     try:
-        text_template = TEXT_ENGINE.from_string(text_source)
+        text_template = _compile(TEXT_ENGINE, text_source)
     except TemplateSyntaxError:
         # The HTML's tags did not survive the conversion (e.g. a tag split across an
         # attribute): derive per message from the rendered HTML instead.
-        text_template = _DerivedText(HTML_ENGINE.from_string(body_html))
+        text_template = _DerivedText(_compile(HTML_ENGINE, body_html))
     # CSS inlined into the source once when that is safe, else into each rendered message.
     html_template = None
     inline = needs_inlining(body_html or "")
@@ -93,13 +125,13 @@ def compile_message(*, subject: str, body_html: str, body_text: str = "") -> Com
         inlined = inline_css_source(body_html)
         if inlined is not None:
             try:
-                html_template, inline = HTML_ENGINE.from_string(inlined), False
+                html_template, inline = _compile(HTML_ENGINE, inlined), False
             except TemplateSyntaxError:
                 pass
     if html_template is None:
-        html_template = HTML_ENGINE.from_string(body_html or "")
+        html_template = _compile(HTML_ENGINE, body_html or "")
     return CompiledMessage(
-        subject=TEXT_ENGINE.from_string(subject or ""),
+        subject=_compile(TEXT_ENGINE, subject or ""),
         html=html_template,
         text=text_template,
         inline_css=inline,
@@ -111,7 +143,10 @@ class _DerivedText:
         self.html_template = html_template
 
     def render(self, ctx):
-        return html_to_text(self.html_template.render(Context(ctx.flatten())))
+        allowance = getattr(ctx, "budget", None)
+        if allowance is None:
+            return html_to_text(self.html_template.render(Context(ctx.flatten())))
+        return html_to_text(self.html_template.render(BudgetContext(ctx.flatten(), budget=allowance)))
 
 
 def _error_sentence(errors: dict) -> str:
@@ -125,21 +160,35 @@ def message_sources(*, campaign=None, template=None) -> dict:
     return {"subject": subject, "body_html": template.body_html, "body_text": template.body_text}
 
 
-def check_campaign_renders(*, campaign) -> None:
-    """Render `campaign`'s subject and bodies once with sample data; raise
-    campaigns.exceptions.TemplateError (400) with the reason when they do not render."""
+def check_campaign_renders(*, campaign, leads=(), recipients=()) -> None:
+    """Render `campaign`'s subject and bodies with sample data, then for each of `leads` and
+    `recipients` (a test send's lead, the first pending recipients at launch: a template may
+    loop only for real data); raise campaigns.exceptions.TemplateError (400) with the reason
+    when they do not render, TemplateTooCostly (400) when over the render budget."""
     if campaign.template_id is None:
         raise TemplateError("The campaign has no template.")
     compiled = compile_message(**message_sources(campaign=campaign))
-    context = context_for(
-        lead=lead_data(), campaign=campaign_data(campaign), unsubscribe=unsubscribe_url("sample-token")
-    )
+    data = campaign_data(campaign)
+    people = [lead_data(), *(lead_data(lead) for lead in leads), *(lead_data(r.lead, r) for r in recipients)]
+    for index, person in enumerate(people):
+        parts = compiled.render(  # TemplateError / TemplateTooCostly, told without data
+            context_for(lead=person, campaign=data, unsubscribe=unsubscribe_url("sample-token"))
+        )
+        if index == 0 and not parts["subject"]:
+            raise TemplateError("The subject renders empty.")
+
+
+def check_render_budget(*, subject: str, body_html: str, body_text: str = "") -> None:
+    """Raise TemplateTooCostly when the sources, rendered with sample data, are over the
+    render budget (a template is refused on save already). Other render failures are left
+    to the preview and the launch check, which say them with the real context."""
     try:
-        parts = compiled.render(context)
-    except Exception as exc:  # any render failure is the template's
-        raise TemplateError(f"The template does not render: {exc}") from exc
-    if not parts["subject"]:
-        raise TemplateError("The subject renders empty.")
+        compiled = compile_message(subject=subject, body_html=body_html, body_text=body_text)
+        compiled.render(context_for(lead=lead_data(), campaign=campaign_data(), unsubscribe=unsubscribe_url("sample")))
+    except TemplateTooCostly:
+        raise
+    except TemplateError:
+        pass
 
 
 def render_preview(*, template, lead=None, campaign=None) -> dict:
@@ -149,7 +198,4 @@ def render_preview(*, template, lead=None, campaign=None) -> dict:
     context = context_for(
         lead=lead_data(lead), campaign=campaign_data(campaign), unsubscribe=unsubscribe_url("preview")
     )
-    try:
-        return compiled.render(context)
-    except Exception as exc:
-        raise TemplateError(f"The template does not render: {exc}") from exc
+    return compiled.render(context)  # TemplateError / TemplateTooCostly, told without data

@@ -14,7 +14,7 @@ from ..models import Campaign, CampaignRecipient
 from ..pacing import DomainPacer, Pacer, batch_size_for
 from ..states import fail as fail_campaign
 from ..states import finish_if_done
-from . import followup_messages, followups, store
+from . import followup_messages, followups, stopping, store
 from .drivers import TwoPhase, Whole
 from .errors import TransientFailure
 from .mime import Sender
@@ -112,6 +112,7 @@ def _send_batch(campaign_id, result, successor) -> BatchResult:
     if not recipients:
         kind = store
         recipients = store.claim_batch(campaign=campaign, size=size)
+        recipients = store.drop_erased(recipients)
     result.claimed = len(recipients)
     recipients = _outside_window_held(kind, campaign, recipients, result)
     if result.claimed and not recipients:
@@ -233,6 +234,8 @@ def _send_all(batch: Batch, messages) -> None:
     driver = (TwoPhase if transport.kind == "smtp" else Whole)(batch, transport, pacer)
     try:
         for index in range(len(batch.recipients)):
+            if stopping.requested():  # the worker is stopping: the rest go back (`_give_back`)
+                return
             driver.prepare(index)
             try:
                 out = messages.get(index)

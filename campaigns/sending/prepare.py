@@ -43,6 +43,8 @@ def compiled_for(campaign) -> tuple:
             track_opens=campaign.track_opens,
         )
         compiled = rendering.compile_message(subject=sources["subject"], body_html=body_html, body_text=body_text)
+        # Links built from lead data are tracked only for the template's own hosts.
+        compiled.link_hosts = rendering.link_hosts(sources["body_html"], sources["body_text"] or "")
         found = _compiled[key] = (compiled, dynamic)
     return found
 
@@ -117,7 +119,7 @@ def web_version(campaign, recipient) -> str:
     compiled, dynamic = compiled_for(campaign)
     parts = render_parts(compiled, rendering.campaign_data(campaign), recipient)
     if dynamic:
-        urls = rendering.find_links(parts["html"], parts["text"], token=recipient.token)
+        urls = rendering.find_links(parts["html"], parts["text"], token=recipient.token, hosts=compiled.link_hosts)
         if urls:
             ids = link_ids(campaign.pk, urls)
             parts["html"], _ = rendering.rewrite_links(parts["html"], parts["text"], recipient.token, ids)
@@ -139,7 +141,7 @@ def prepare_batch(campaign, recipients) -> list:
         compiled, dynamic = compiled_for(view)
         parts = render_parts(compiled, rendering.campaign_data(view), r)
         if dynamic:
-            urls.update(rendering.find_links(parts["html"], parts["text"], token=r.token))
+            urls.update(rendering.find_links(parts["html"], parts["text"], token=r.token, hosts=compiled.link_hosts))
         rendered.append((r, view, parts))
     ids = link_ids(campaign.pk, urls) if urls else {}
     out = []

@@ -304,6 +304,17 @@ def why_not(recipient, campaign_id) -> str:
 
 
 @durable
+def drop_erased(recipients: list) -> list:
+    """`recipients` less those whose address an erasure keeps suppressed as a hash (the
+    address came back after its lead was erased: tracking.privacy), marked failed. One query;
+    the SQL start check cannot hash, so this runs once per claimed batch."""
+    keys = {Suppression.erased_key(r.email_address): r for r in recipients}
+    erased = set(Suppression.objects.filter(email__in=list(keys)).values_list("email", flat=True))
+    for key in erased:
+        mark_failed(keys[key].pk, "suppressed: erased")
+    return [r for key, r in keys.items() if key not in erased] if erased else recipients
+
+
 def mark_failed(rid: int, reason: str) -> None:
     CampaignRecipient.objects.filter(pk=rid, status__in=[R.QUEUED, R.PENDING]).update(
         status=R.FAILED,

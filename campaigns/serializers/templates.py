@@ -48,6 +48,10 @@ class EmailTemplateSerializer(serializers.ModelSerializer):
         )
         if errors:
             raise serializers.ValidationError(errors)
+        # Over the render budget with sample data: 400 template_too_costly already on save.
+        rendering.check_render_budget(
+            subject=current("subject"), body_html=current("body_html"), body_text=current("body_text") or ""
+        )
         return attrs
 
 

@@ -7,7 +7,7 @@ from django.test import Client
 
 from tests.factories import UserFactory
 
-MIGRATION = importlib.import_module("campaigns.migrations.0013_back_marketer_group")
+MIGRATION = importlib.import_module("campaigns.migrations.0016_marketer_group")
 
 
 @pytest.fixture

@@ -106,7 +106,12 @@ def test_write_without_permission_answers_403_and_changes_nothing(client_for, vi
 
 
 @pytest.mark.parametrize("index", [0, 2])
-def test_reads_need_only_authentication(client_for, viewer, campaign, index):
+def test_reads_need_the_view_permission(client_for, viewer, campaign, index):
+    response = do(client_for(viewer), *calls(campaign)[index])
+    assert response.status_code == 403
+    assert campaign.name.encode() not in response.content
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_campaign"))
+    viewer = type(viewer).objects.get(pk=viewer.pk)  # a fresh permission cache
     assert do(client_for(viewer), *calls(campaign)[index]).status_code == 200
 
 

@@ -193,8 +193,8 @@ def test_list_queries_do_not_grow_with_rows(api, count, django_assert_max_num_qu
         CampaignRecipient(campaign=campaign, email_address=f"r{i}@example.com") for i in range(count)
     )
 
-    # token, campaign, count, page
-    with django_assert_max_num_queries(4):
+    # token, the user's permissions, campaign, count, page
+    with django_assert_max_num_queries(5):
         response = api.get(url(campaign, "?page_size=200&has_opened=false&search=example"))
 
     assert response.json()["total"] == count
@@ -204,10 +204,13 @@ def test_without_credentials_answers_401(anon_client):
     assert anon_client.get(url(CampaignFactory())).status_code == 401
 
 
-def test_reading_needs_no_model_permission(client_for, viewer):
+def test_reading_needs_the_view_permissions(client_for, viewer):
     recipient = CampaignRecipientFactory()
 
-    assert client_for(viewer).get(url(recipient.campaign)).status_code == 200
+    response = client_for(viewer).get(url(recipient.campaign))
+
+    assert response.status_code == 403
+    assert recipient.email_address.encode() not in response.content
 
 
 @pytest.mark.parametrize("key", ["424242", "camp_ffffffffffff", "x", "-1"])

@@ -47,8 +47,9 @@ def test_list_has_the_contract_shape_and_counts_the_page_in_one_query(api):
     assert response.status_code == 200
     assert (body["total"], body["page"], body["page_size"], body["has_more"]) == (2, 1, 20, False)
     assert [(s["name"], s["lead_count"]) for s in body["segments"]] == [("Austin", 2), ("VIP", 2)]
-    # token user, permissions (user, group), COUNT of segments, the page, ONE member count for the page
-    assert len(queries) == 6, [q["sql"] for q in queries]
+    # token user, permissions (user and groups, one query: fliptech.authentication.load_permissions),
+    # COUNT of segments, the page, ONE member count for the page
+    assert len(queries) == 5, [q["sql"] for q in queries]
 
 
 def test_update_and_delete(api):

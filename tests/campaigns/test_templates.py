@@ -1,6 +1,7 @@
 """Email templates CRUD under /api/v1/templates, and POST /api/v1/templates/{id}/preview."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from campaigns.models import EmailTemplate
@@ -153,7 +154,7 @@ def test_without_permission_writes_answer_403(client_for, viewer):
     assert client.post(URL, GOOD, format="json").status_code == 403
     assert client.patch(f"{URL}/{template.pk}", {"name": "x"}, format="json").status_code == 403
     assert client.delete(f"{URL}/{template.pk}").status_code == 403
-    assert client.get(f"{URL}/{template.pk}").status_code == 200
+    assert client.get(f"{URL}/{template.pk}").status_code == 403  # reads need view_emailtemplate
 
 
 # --- preview ---------------------------------------------------------------------------------------
@@ -180,9 +181,12 @@ def test_preview_without_a_lead_uses_sample_data(api):
     assert response.json()["subject"]
 
 
-def test_preview_is_allowed_without_write_permission(client_for, viewer):
+def test_preview_is_allowed_with_only_the_view_permission(client_for, viewer):
     template = EmailTemplateFactory()
+    assert client_for(viewer).post(f"{URL}/{template.pk}/preview", {}, format="json").status_code == 403
 
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_emailtemplate"))
+    viewer = type(viewer).objects.get(pk=viewer.pk)
     assert client_for(viewer).post(f"{URL}/{template.pk}/preview", {}, format="json").status_code == 200
 
 

@@ -116,8 +116,8 @@ def test_recording_needs_credentials_and_permission(anon_client, client_for, vie
     response = client_for(viewer).post(f"{base(sent_recipient)}/open", {}, format="json")
     assert response.status_code == 403
     assert not EmailTracking.objects.exists()
-    # reading needs only a signed-in user
-    assert client_for(viewer).get(f"{base(sent_recipient)}/events").status_code == 200
+    # reading needs the view permissions (tests/campaigns/test_read_permissions.py)
+    assert client_for(viewer).get(f"{base(sent_recipient)}/events").status_code == 403
 
 
 def test_events_list_newest_first(api, sent_recipient):

@@ -58,7 +58,8 @@ def test_click_queries(recipient, django_assert_num_queries):
 
 @pytest.mark.django_db
 def test_stats_endpoint_queries(api, campaign, django_assert_num_queries):  # noqa: F811
-    # 5, whatever the campaign's size: the API token and its user (one join), the campaign,
+    # 6, whatever the campaign's size: the API token and its user (one join), the user's
+    # permissions (fliptech.authentication.load_permissions), the campaign,
     # its counter rows (a SUM over ≤ 16 rows), the send window (MIN/MAX sent_at, two index
     # probes), the newest event (PostgreSQL: per-type index lookups in one statement) and
     # whether it has follow-up steps (without, the per-step stats are its counters).
@@ -69,12 +70,12 @@ def test_stats_endpoint_queries(api, campaign, django_assert_num_queries):  # no
 @pytest.mark.django_db
 def test_analytics_endpoint_queries(api, campaign, settings, django_assert_num_queries):  # noqa: F811
     settings.TRACKING_ANALYTICS_CACHE_SECONDS = 0  # computed, not read from the cache
-    # API token and user, the campaign, the 3 stats queries, hourly sends, top openers, top
-    # clickers, bounce reasons, error messages, top links, domains, follow-up steps: 13; then
+    # API token and user, the user's permissions, the campaign, the 3 stats queries, hourly sends, top openers, top
+    # clickers, bounce reasons, error messages, top links, domains, follow-up steps: 14; then
     # PostgreSQL: + the median open and click times (1) + hourly opens/clicks and user agents
     # (1) + the transaction's set_config (1) + its savepoint and release under the test's
-    # transaction (2) = 18;
-    # SQLite: + the two medians (2) + hourly opens/clicks (1) + user agents (1) = 17;
+    # transaction (2) = 19;
+    # SQLite: + the two medians (2) + hourly opens/clicks (1) + user agents (1) = 18;
     # both: + opens and clicks by address, for their countries (2).
-    with django_assert_num_queries(20 if postgresql() else 19):
+    with django_assert_num_queries(21 if postgresql() else 20):
         assert api.get(f"/api/v1/campaigns/{campaign.pk}/analytics").status_code == 200

@@ -28,7 +28,7 @@ def unregister(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0015_loop_steps'),
+        ('campaigns', '0014_loop_steps'),
         ('tracking', '0004_ab_engagement'),
         ('django_celery_beat', '0019_alter_periodictasks_options'),
     ]

@@ -16,15 +16,24 @@ from django.db import migrations
 GROUP = "Marketer"
 ALL = ("add", "change", "delete", "view")
 PERMISSIONS = {
-    ("campaigns", "campaign"): ALL,
+    ("campaigns", "campaign"): ALL,  # delete is the soft delete
     ("campaigns", "emailtemplate"): ALL,
     ("campaigns", "lead"): ALL,
     ("campaigns", "segment"): ALL,
+    ("campaigns", "campaignstep"): ALL,  # follow-ups
     ("campaigns", "leadimport"): ("add", "view"),
-    ("campaigns", "suppression"): ("add", "delete", "view"),
-    ("campaigns", "campaignrecipient"): ("view",),
+    ("campaigns", "leadimporterror"): ("view",),
+    ("campaigns", "suppression"): ("add", "delete", "view"),  # unsuppress lifts manual ones only
+    # Adding recipients (endpoint 7, the admin's "add recipients") writes recipient rows; the
+    # history itself stays read-only in the admin whatever the permissions (HistoryAdmin).
+    ("campaigns", "campaignrecipient"): ("add", "change", "view"),
+    ("campaigns", "recipientmessage"): ("view",),
     ("campaigns", "campaignlink"): ("view",),
-    ("tracking", "emailtracking"): ("view",),
+    ("campaigns", "campaigncounters"): ("view",),
+    ("campaigns", "abtestdecision"): ("view",),
+    ("campaigns", "softbounce"): ("view",),
+    ("tracking", "emailtracking"): ("add", "view"),
+    ("tracking", "reply"): ("view",),
 }
 
 
@@ -52,8 +61,8 @@ def remove_marketer_group(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0012_ab_abtest"),
-        ("tracking", "0003_lighter_event_inserts"),
+        ("campaigns", "0014_loop_steps"),
+        ("tracking", "0005_loop_replies"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]

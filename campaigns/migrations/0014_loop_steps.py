@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0014_deliv_deliverability'),
+        ('campaigns', '0013_deliv_deliverability'),
     ]
 
     operations = [

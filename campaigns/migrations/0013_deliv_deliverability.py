@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0013_back_marketer_group'),
+        ('campaigns', '0012_ab_abtest'),
     ]
 
     operations = [
