@@ -10,39 +10,19 @@ environment is documented in docs/security.md; `manage.py check --deploy` is cle
 
 import os
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
+from fliptech import env
 from fliptech.anymail_env import anymail_settings
+from fliptech.env import env_bool, env_float, env_int, env_list
 from fliptech.rates import domain_intervals
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FLIPTECH_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-
-
-def env_bool(name, default=False):
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
-def env_list(name, default=""):
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-def env_int(name, default):
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
-
-
-def env_float(name, default):
-    value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
 
 
 DEV_SECRET_KEY = "dev-insecure-fliptech-change-me"
@@ -232,40 +212,8 @@ SESSION_ENGINE = "fliptech.sessions"
 
 
 def parse_email_url(url):
-    """EMAIL_URL → Django email settings.
-
-    smtp://user:pass@host:port (plain, STARTTLS when ?tls=1), smtp+tls://… (STARTTLS),
-    smtp+ssl://… or smtps://… (implicit TLS), console://, file:///abs/path or file://
-    (var/mail/), locmem://, anymail://<esp> (e.g. anymail://mailgun, configured through
-    ANYMAIL_* variables).
-    """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    conf = {}
-    if scheme in ("smtp", "smtp+tls", "smtp+ssl", "smtps"):
-        conf["EMAIL_BACKEND"] = "django.core.mail.backends.smtp.EmailBackend"
-        conf["EMAIL_HOST"] = parts.hostname or "localhost"
-        conf["EMAIL_PORT"] = parts.port or (465 if scheme in ("smtp+ssl", "smtps") else 25)
-        conf["EMAIL_HOST_USER"] = unquote(parts.username or "")
-        conf["EMAIL_HOST_PASSWORD"] = unquote(parts.password or "")
-        conf["EMAIL_USE_TLS"] = scheme == "smtp+tls" or query.get("tls") in ("1", "true")
-        conf["EMAIL_USE_SSL"] = scheme in ("smtp+ssl", "smtps") or query.get("ssl") in ("1", "true")
-        conf["EMAIL_TIMEOUT"] = int(query.get("timeout", 30))
-    elif scheme == "console":
-        conf["EMAIL_BACKEND"] = "django.core.mail.backends.console.EmailBackend"
-    elif scheme == "file":
-        path = unquote(parts.netloc + parts.path) or str(VAR_DIR / "mail")
-        conf["EMAIL_BACKEND"] = "django.core.mail.backends.filebased.EmailBackend"
-        conf["EMAIL_FILE_PATH"] = path
-    elif scheme == "locmem":
-        conf["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
-    elif scheme == "anymail":
-        esp = parts.netloc or parts.path.strip("/")
-        conf["EMAIL_BACKEND"] = f"anymail.backends.{esp}.EmailBackend"
-    else:
-        raise ImproperlyConfigured(f"EMAIL_URL: unsupported scheme {scheme!r}")
-    return conf
+    """EMAIL_URL → Django email settings (`fliptech.env.parse_email_url`), `file://` in var/mail/."""
+    return env.parse_email_url(url, mail_dir=VAR_DIR / "mail")
 
 
 EMAIL_FILE_PATH = str(VAR_DIR / "mail")
