@@ -3,7 +3,6 @@
 import pytest
 
 from tests.sending.conftest import (  # noqa: F401  (fixtures)
-    _fresh_render_caches,
     celery_procs,
     smtp_server,
     smtp_settings,
