@@ -80,8 +80,18 @@ def install_triggers(connection):
 
 
 def install(apps, schema_editor):
+    """The migration's step. On SQLite the trigger is installed after every migrate
+    (tracking/apps.py), never in the middle of one: a later migration that rebuilds the
+    recipient table would fail on a trigger of another table that names it."""
     schema_editor.execute(backfill_sql(schema_editor.connection.vendor), params=None)
-    install_triggers(schema_editor.connection)
+    if schema_editor.connection.vendor != "sqlite":
+        install_triggers(schema_editor.connection)
+
+
+def uninstall_triggers(connection):
+    with connection.cursor() as cursor:
+        for statement in reverse_sql(connection.vendor):
+            cursor.execute(statement)
 
 
 def uninstall(apps, schema_editor):

@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 from django.db import connections, transaction
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, pre_migrate
 
 
 def _reinstall_sqlite_triggers(using="default", **kwargs):
@@ -14,9 +14,22 @@ def _reinstall_sqlite_triggers(using="default", **kwargs):
             install_triggers(connection)
 
 
+def _drop_sqlite_triggers(using="default", **kwargs):
+    """Before a migrate on SQLite: a trigger that names another app's table would make a
+    migration rebuilding that table fail (`no such table` at its rename); they come back
+    after it (`_reinstall_sqlite_triggers`)."""
+    from .events import uninstall_triggers
+
+    connection = connections[using]
+    if connection.vendor == "sqlite":
+        with transaction.atomic(using=using):
+            uninstall_triggers(connection)
+
+
 class WebhooksConfig(AppConfig):
     name = "webhooks"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        pre_migrate.connect(_drop_sqlite_triggers, sender=self)
         post_migrate.connect(_reinstall_sqlite_triggers, sender=self)

@@ -152,7 +152,17 @@ def install_triggers(connection):
 
 
 def install(apps, schema_editor):
-    install_triggers(schema_editor.connection)
+    """The migration's step; on SQLite the triggers are installed after every migrate
+    (webhooks/apps.py), never in the middle of one (see tracking.engagement.install)."""
+    if schema_editor.connection.vendor != "sqlite":
+        install_triggers(schema_editor.connection)
+
+
+def uninstall_triggers(connection):
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            for statement in sqlite_reverse_sql():
+                cursor.execute(statement)
 
 
 def uninstall(apps, schema_editor):

@@ -66,6 +66,9 @@ class CampaignStepView(_StepsBase):
     def get_step(self):
         return services.step_get(campaign=self.get_campaign(), key=self.kwargs["sid"])
 
+    def get_object(self):  # DRF's OPTIONS asks for it (the URL's keys are `id` and `sid`)
+        return self.get_step()
+
     @extend_schema(
         summary="Read a follow-up step",
         parameters=[CAMPAIGN_PARAMETER],

@@ -36,6 +36,8 @@ def campaign_form(campaign, **overrides):
         "scheduled_at_0": "",
         "scheduled_at_1": "",
         "send_rate_per_hour": "",
+        "steps-TOTAL_FORMS": "0",  # the follow-up steps inline
+        "steps-INITIAL_FORMS": "0",
     }
     data.update(overrides)
     return data

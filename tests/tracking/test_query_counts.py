@@ -58,12 +58,12 @@ def test_click_queries(recipient, django_assert_num_queries):
 
 @pytest.mark.django_db
 def test_stats_endpoint_queries(api, campaign, django_assert_num_queries):  # noqa: F811
-    # 6, whatever the campaign's size: the API token and its user (one join), the user's
+    # 7, whatever the campaign's size: the API token and its user (one join), the user's
     # permissions (fliptech.authentication.load_permissions), the campaign,
     # its counter rows (a SUM over ≤ 16 rows), the send window (MIN/MAX sent_at, two index
     # probes), the newest event (PostgreSQL: per-type index lookups in one statement) and
     # whether it has follow-up steps (without, the per-step stats are its counters).
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         assert api.get(f"/api/v1/campaigns/{campaign.pk}/stats").status_code == 200
 
 
