@@ -23,8 +23,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, CharField, F, Q, Value, When
-from django.db.models.functions import Cast, Concat
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import sequences
@@ -63,16 +62,9 @@ def claim_batch(*, campaign, size: int) -> list:
     expired = Q(status=M.QUEUED, lease_expires_at__lt=now, handed_at__isnull=True)
     suffix = f".{secrets.token_hex(8)}@{message_id_domain(campaign)}>"
     with transaction.atomic():
-        ids = []
-        for claimable, order in ((due, "due_at"), (expired, "lease_expires_at")):
-            ids += (
-                RecipientMessage.objects.filter(claimable, campaign_id=campaign.pk)
-                .order_by(order)
-                .select_for_update(skip_locked=True)
-                .values_list("pk", flat=True)[: size - len(ids)]
-            )
-            if len(ids) >= size:
-                break
+        ids = store.lock_claimable(
+            RecipientMessage, campaign.pk, [(due, "due_at"), (expired, "lease_expires_at")], size
+        )
         if not ids:
             return []
         RecipientMessage.objects.filter(pk__in=ids).update(
@@ -82,10 +74,7 @@ def claim_batch(*, campaign, size: int) -> list:
             sent_at=None,
             handed_at=None,
             updated_at=now,
-            message_id=Case(
-                When(message_id="", then=Concat(Value("<f"), Cast("pk", CharField()), Value(suffix))),
-                default=F("message_id"),
-            ),
+            message_id=store.message_id_or_new("<f", suffix),
         )
         _delays[campaign.pk] = sequences.delays_of(campaign.pk)  # for this batch's sent marks
         rows = list(

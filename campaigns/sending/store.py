@@ -86,6 +86,31 @@ def durable(fn):
 # --- Claims and leases ------------------------------------------------------------------------
 
 
+def lock_claimable(model, campaign_id: int, claimables, size: int) -> list:
+    """Ids of up to `size` rows of `model` in the campaign, locked for this transaction
+    (SKIP LOCKED: other senders take other rows), from each `(condition, order)` in turn."""
+    ids = []
+    for claimable, order in claimables:
+        ids += (
+            model.objects.filter(claimable, campaign_id=campaign_id)
+            .order_by(order)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[: size - len(ids)]
+        )
+        if len(ids) >= size:
+            break
+    return ids
+
+
+def message_id_or_new(prefix: str, suffix: str):
+    """The row's Message-ID, or a new one `<prefix><pk><suffix>` when it has none (kept
+    across claims, so a provider's webhook always finds the row)."""
+    return Case(
+        When(message_id="", then=Concat(Value(prefix), Cast("pk", CharField()), Value(suffix))),
+        default=F("message_id"),
+    )
+
+
 def claim_batch(*, campaign, size: int) -> list:
     """Claim up to `size` recipients of `campaign` for this sender; their rows, with leads.
 
@@ -100,16 +125,7 @@ def claim_batch(*, campaign, size: int) -> list:
     expired = Q(status=R.QUEUED, lease_expires_at__lt=now, handed_at__isnull=True)
     suffix = f".{secrets.token_hex(8)}@{message_id_domain(campaign)}>"
     with transaction.atomic():
-        ids = []
-        for claimable in (due, expired):
-            ids += (
-                CampaignRecipient.objects.filter(claimable, campaign_id=campaign.pk)
-                .order_by("pk")
-                .select_for_update(skip_locked=True)
-                .values_list("pk", flat=True)[: size - len(ids)]
-            )
-            if len(ids) >= size:
-                break
+        ids = lock_claimable(CampaignRecipient, campaign.pk, [(due, "pk"), (expired, "pk")], size)
         if not ids:
             return []
         CampaignRecipient.objects.filter(pk__in=ids).update(
@@ -120,10 +136,7 @@ def claim_batch(*, campaign, size: int) -> list:
             sent_at=None,
             handed_at=None,
             updated_at=now,
-            message_id=Case(
-                When(message_id="", then=Concat(Value("<"), Cast("pk", CharField()), Value(suffix))),
-                default=F("message_id"),
-            ),
+            message_id=message_id_or_new("<", suffix),
         )
         return list(CampaignRecipient.objects.filter(pk__in=ids, claimed_at=now).select_related("lead").order_by("pk"))
 
