@@ -11,6 +11,8 @@ from django.db.models import Q
 from rest_framework import authentication, exceptions
 from rest_framework.throttling import SimpleRateThrottle
 
+from fliptech import throttling
+
 # DRF token keys are 40 lower-case hex characters (secrets.token_hex(20)).
 TOKEN_KEY = re.compile(r"[0-9a-f]{40}")
 
@@ -30,7 +32,8 @@ class TokenAuthentication(authentication.TokenAuthentication):
     exist (a NUL byte, 10,000 characters, …) as "Invalid token." without a query — PostgreSQL
     would reject a NUL byte with an error, i.e. a 500.
 
-    Failed authentications are counted per client address in the shared cache; past
+    Failed authentications are counted per client address and fixed window in the shared
+    cache (`fliptech.throttling`: one small counter, one read per token call); past
     `API_THROTTLE_AUTH_FAILURES` (default 20 a minute) the address gets 429 for any token,
     the right one included, until the window has passed. A cache that is down lets the
     request through (the answer then depends on the credentials alone)."""
@@ -39,19 +42,18 @@ class TokenAuthentication(authentication.TokenAuthentication):
         if authentication.get_authorization_header(request)[:6].lower() != b"token ":
             return super().authenticate(request)  # no token: nothing to count
         limit, window = _failure_rate()
-        key = _failures_key(request)
+        key, window_ends = throttling.window_key(_failures_key(request), window, time.time())
         try:
-            history = [t for t in cache.get(key) or [] if t > time.time() - window]
+            failures = cache.get(key) or 0
         except Exception:
-            history = []
-        if len(history) >= limit:
-            raise exceptions.Throttled(wait=max(1, int(history[0] + window - time.time()) + 1))
+            failures = 0
+        if failures >= limit:
+            raise exceptions.Throttled(wait=max(1, int(window_ends - time.time()) + 1))
         try:
             return super().authenticate(request)
         except exceptions.AuthenticationFailed:
-            history.append(time.time())
             try:
-                cache.set(key, history[-limit:], window)
+                throttling.add_one(cache, key, window)
             except Exception:
                 pass
             raise

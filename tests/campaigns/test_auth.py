@@ -173,8 +173,31 @@ def test_throttled_user_gets_429_with_detail_and_code(api, monkeypatch):
     assert int(response["Retry-After"]) > 0
 
 
+def test_a_throttled_user_is_let_in_again_when_the_window_ends(api, monkeypatch):
+    """Fixed windows (fliptech/throttling.py): the count starts again at the next window, and
+    the refusal says how long until then."""
+    monkeypatch.setattr(UserRateThrottle, "rate", "2/minute", raising=False)
+    clock = {"now": 1_800_000_030.0}  # 30 s into a minute
+    monkeypatch.setattr(UserRateThrottle, "timer", lambda self: clock["now"])
+    assert [api.get(URL).status_code for _ in range(3)] == [200, 200, 429]
+    clock["now"] += 20
+    refused = api.get(URL)
+    assert refused.status_code == 429 and 1 <= int(refused["Retry-After"]) <= 11
+    clock["now"] += 10  # the next minute
+    assert [api.get(URL).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_calls_go_through_when_the_throttle_cache_is_down(api):
+    down = ConnectionError("cache down")
+    with (
+        mock.patch("django.core.cache.cache.get", side_effect=down),  # the failed-authentication count
+        mock.patch("fliptech.throttling.add_one", side_effect=down),
+    ):
+        assert api.get(URL).status_code == 200
+
+
 def test_throttled_anonymous_gets_429_on_health(anon_client, monkeypatch):
-    monkeypatch.setattr(AnonRateThrottle, "rate", "1/minute", raising=False)  # HealthThrottle's too
+    monkeypatch.setattr(AnonRateThrottle, "rate", "1/minute", raising=False)  # the health view's too
     assert anon_client.get(f"{URL}/health").status_code == 200
     response = anon_client.get(f"{URL}/health")
     assert response.status_code == 429
