@@ -29,26 +29,8 @@ from fliptech.rates import domain_intervals
 
 from .pacing import _redis
 
-# KEYS: per domain its next free slot and its last start; ARGV: the horizon, then each
-# domain's interval. Answers per domain "<slots free within the horizon> <seconds until one is>".
-_QUOTAS = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local horizon = tonumber(ARGV[1])
-local out = {}
-for d = 1, #KEYS / 2 do
-  local interval = tonumber(ARGV[d + 1])
-  local slot = math.max(tonumber(redis.call('GET', KEYS[2 * d - 1]) or '0'), now,
-                        tonumber(redis.call('GET', KEYS[2 * d]) or '0') + interval)
-  local free = 0
-  if slot <= now + horizon then free = math.floor((now + horizon - slot) / interval) + 1 end
-  out[d] = free .. ' ' .. string.format('%.6f', math.max(0, slot - now - horizon))
-end
-return out
-"""
-
-# KEYS: as above; ARGV: the horizon, then per domain its interval and how many slots are
-# wanted. Reserves up to that many consecutive slots within the horizon; answers per domain
+# KEYS: per domain its next free slot and its last start; ARGV: the horizon, then per
+# domain its interval and how many slots are wanted (0: just asking). Reserves up to that many consecutive slots within the horizon; answers per domain
 # the reserved slots (seconds from now, space-separated) then the next free one.
 _RESERVE = """
 local t = redis.call('TIME')
@@ -134,19 +116,10 @@ class DomainPacer:
 
     def quotas(self, horizon: float) -> dict:
         """{capped domain: (slots free within `horizon`, seconds until it has one)}."""
-        domains = sorted(self.intervals)
-        if self.use_redis:
-            args = [horizon, *(self.intervals[d] for d in domains)]
-            answers = _script("_fliptech_domain_quotas", _QUOTAS)(keys=self._keys(domains), args=args)
-            pairs = (a.decode().split() for a in answers)
-            return {d: (int(free), float(wait)) for d, (free, wait) in zip(domains, pairs, strict=True)}
         out = {}
-        with self._lock:
-            now = time.monotonic()
-            for d in domains:
-                slot = self._next_slot(d, now)
-                free = int((now + horizon - slot) // self.intervals[d]) + 1 if slot <= now + horizon else 0
-                out[d] = (free, max(0.0, slot - now - horizon))
+        for domain, (_, after) in self.reserve(dict.fromkeys(self.intervals, 0), horizon).items():
+            free = int((horizon - after) // self.intervals[domain]) + 1 if after <= horizon else 0
+            out[domain] = (free, max(0.0, after - horizon))
         return out
 
     def reserve(self, wanted: dict, horizon: float) -> dict:

@@ -91,15 +91,16 @@ def test_after_a_full_claim_the_capped_ones_beyond_the_batch_go_back_unrendered(
     DomainPacer.cost = 0.5  # a message takes 0.5 s here: the claim's horizon is 3 s
     addresses = [f"s{i}@slow.example" for i in range(3)] + [f"f{i}@fast.example" for i in range(3)]
     campaign = campaign_to(addresses, status=Campaign.Status.RUNNING)
-    started = timezone.now()
     result = sending.send_batch(campaign.pk)
     # A full claim: others may be waiting, so the batch keeps only the slots its 3 uncapped
     # messages cover (1.5 s): s0 and s1. s2 went back before it was rendered, due at its slot.
     assert (result.claimed, result.sent, result.paced) == (6, 5, 1)
     sent = ["f0@fast.example", "f1@fast.example", "f2@fast.example", "s0@slow.example", "s1@slow.example"]
     assert sorted(arrivals(smtp_server)) == sent
+    s0 = CampaignRecipient.objects.get(campaign=campaign, email_address="s0@slow.example")
     s2 = CampaignRecipient.objects.get(campaign=campaign, status=R.PENDING)
-    assert s2.email_address == "s2@slow.example" and 1.9 < (s2.not_before - started).total_seconds() < 2.2
+    assert s2.email_address == "s2@slow.example"
+    assert 1.5 < (s2.not_before - s0.sent_at).total_seconds() < 2.1  # s0's slot + 2 intervals
 
 
 @pytest.mark.django_db
@@ -173,7 +174,9 @@ def test_uncapped_domains_go_at_once_while_capped_ones_go_at_their_rate(celery_p
     for domain in capped_domains:
         times = sorted(at for a, at in when.items() if a.endswith("@" + domain))
         gaps = [b - a for a, b in pairwise(times)]
-        assert all(gap >= 0.45 for gap in gaps), (domain, gaps)  # 2/s: one every 0.5 s, never a burst
+        # 2/s: one start every 0.5 s, never a burst. Arrivals also carry the hand-over's jitter
+        # (envelope, start, data: tens of ms on a loaded machine), never the rate's.
+        assert all(gap >= 0.4 for gap in gaps) and (times[-1] - times[0]) / len(gaps) >= 0.49, (domain, gaps)
         spans.append(times[-1] - start)
         assert times[-1] - start < 5 * 0.5 * 1.6, gaps  # and not much slower than the cap
     # The uncapped ones did not wait for the capped domains' slots.
