@@ -1,6 +1,8 @@
 """A campaign's recipients: one row per (campaign, lead), the unit the sender claims."""
 
 from django.db import models
+from django.db.models import F, Value
+from django.db.models.functions import Lower, StrIndex, Substr
 
 from .base import TimestampedModel, new_token, status_check
 from .campaign import Campaign
@@ -30,6 +32,11 @@ class StopReason(models.TextChoices):
     COMPLAINED = "complained"
     SUPPRESSED = "suppressed"
     CONDITION = "condition"
+
+
+# A recipient's domain in SQL (lower case, after the first "@"): what the claim filters on for
+# SEND_DOMAIN_RATES (campaigns.domain_pacing), read through the `recipient_claim_domain` index.
+EMAIL_DOMAIN = Substr(Lower("email_address"), StrIndex("email_address", Value("@")) + 1)
 
 
 class CampaignRecipient(TimestampedModel):
@@ -113,6 +120,15 @@ class CampaignRecipient(TimestampedModel):
             # The sender's claim: the lowest pending ids of a campaign, without a sort.
             models.Index(
                 fields=["campaign", "id"], name="recipient_claim", condition=models.Q(status=RecipientStatus.PENDING)
+            ),
+            # The claim's per-domain quotas (SEND_DOMAIN_RATES): a capped domain's lowest pending
+            # ids in a campaign, a range of this index; an absent domain costs one probe.
+            models.Index(
+                F("campaign"),
+                EMAIL_DOMAIN,
+                F("id"),
+                name="recipient_claim_domain",
+                condition=models.Q(status=RecipientStatus.PENDING),
             ),
             # Rows in backoff (few): the janitor's "a retry is scheduled" check.
             models.Index(

@@ -10,7 +10,9 @@ The package, by concern (docs/sending.md has the guarantees):
 - `prepare` — compiled templates, links, the render-ahead thread.
 - `step` — the one per-message step (start → send → classify → record); `drivers` — the
   whole-message and the two-phase SMTP (envelope, start, data) ways to hand a message over; `batch` — one batch.
-- `testmail` — test messages. Pacing is `campaigns.pacing`.
+- `domains` — SEND_DOMAIN_RATES in a batch (the claim's quotas, the plan before rendering,
+  capped messages waiting aside for their slot).
+- `testmail` — test messages. Pacing is `campaigns.pacing` and `campaigns.domain_pacing`.
 - `outcomes` — what a refusal leads to by its bounce kind (`campaigns.bounces`), and the
   auto-pause watch; `relays` — ESP SMTP relays' custom-data headers and queue ids;
   `signing` — DKIM.

@@ -2,6 +2,7 @@
 and queue the one task that follows (`Successor`)."""
 
 import logging
+import time
 from datetime import timedelta
 
 from django.db import DatabaseError, connection
@@ -9,12 +10,14 @@ from django.db.models import Min
 from django.utils import timezone
 
 from .. import sequences, states, windows
+from ..domain_pacing import DomainPacer
 from ..exceptions import TemplateError
 from ..models import Campaign, CampaignRecipient
-from ..pacing import DomainPacer, Pacer, batch_size_for
+from ..pacing import Pacer, batch_size_for
 from ..states import fail as fail_campaign
 from ..states import finish_if_done
 from . import followup_messages, followups, stopping, store
+from .domains import DomainPlan, Waiting
 from .drivers import TwoPhase, Whole
 from .errors import TransientFailure
 from .mime import Sender
@@ -58,19 +61,23 @@ class Successor:
         self.queue(countdown, self.failures + 1)
         return countdown
 
-    def when_due(self, campaign_id) -> None:
+    def when_due(self, campaign_id, sooner: float | None = None) -> None:
         """Queue the successor for when the earliest recipient in backoff is due, or the
         earliest follow-up if that is sooner and within FOLLOWUP_HORIZON (further ones are
-        beat's: `followups.stalled_campaign_ids`)."""
-        due = CampaignRecipient.objects.filter(campaign_id=campaign_id, status=R.PENDING).aggregate(
-            at=Min("not_before")
-        )["at"]
+        beat's: `followups.stalled_campaign_ids`), or in `sooner` seconds if that is sooner
+        (a capped domain the claim held back has slots again)."""
+        pending = CampaignRecipient.objects.filter(campaign_id=campaign_id, status=R.PENDING)
+        if sooner is not None:  # the due rows left are the held-back domain's: they wait for it
+            pending = pending.filter(not_before__gt=timezone.now())
+        due = pending.aggregate(at=Min("not_before"))["at"]
         step_due = followups.next_due_soon(campaign_id) if self.has_steps else None
         if step_due is not None and (due is None or step_due < due):
             due = step_due
-        if due is None:
+        countdown = None if due is None else (due - timezone.now()).total_seconds() + 0.1
+        if sooner is not None and (countdown is None or sooner < countdown):
+            countdown = sooner
+        if countdown is None:
             return
-        countdown = (due - timezone.now()).total_seconds() + 0.1
         if countdown <= WAIT_LIMIT:  # beyond it (a sending window hours away) the janitor requeues
             self.queue(countdown, self.failures)
 
@@ -108,10 +115,11 @@ def _send_batch(campaign_id, result, successor) -> BatchResult:
     successor.has_steps = bool(delays)
     # Due follow-ups first (they have a due time to keep), then first messages.
     kind = followups
+    plan = DomainPlan(size)
     recipients = followups.claim_batch(campaign=campaign, size=size) if delays else []
     if not recipients:
         kind = store
-        recipients = store.claim_batch(campaign=campaign, size=size)
+        recipients = store.claim_batch(campaign=campaign, size=size, quotas=plan.quotas(), held_back=plan.held_back)
         recipients = store.drop_erased(recipients)
     result.claimed = len(recipients)
     recipients = _outside_window_held(kind, campaign, recipients, result)
@@ -121,7 +129,7 @@ def _send_batch(campaign_id, result, successor) -> BatchResult:
     if not recipients:
         result.finished = finish_if_done(campaign_id)
         if result.finished is None:
-            successor.when_due(campaign_id)
+            successor.when_due(campaign_id, plan.reopen_in())
         return result
     full = len(recipients) >= size
     if kind is store:
@@ -133,8 +141,12 @@ def _send_batch(campaign_id, result, successor) -> BatchResult:
             if result.finished is None and full:
                 successor.queue()
             elif result.finished is None:
-                successor.when_due(campaign_id)
+                successor.when_due(campaign_id, plan.reopen_in())
             return result
+    recipients = _arranged(kind, plan, recipients, result, full)
+    if not recipients:  # every claimed recipient's domain was at its cap
+        successor.when_due(campaign_id, plan.reopen_in())
+        return result
     batch = Batch(campaign=campaign, recipients=recipients, result=result, store=kind)
     batch.on_progress = (lambda: successor.queue()) if full else None
     messages = None
@@ -147,7 +159,7 @@ def _send_batch(campaign_id, result, successor) -> BatchResult:
                 messages = Prepared(prepare_batch(campaign, recipients))
             else:
                 messages = RenderAhead(campaign, recipients, Sender.for_campaign(campaign))
-            _send_all(batch, messages)
+            _send_all(batch, messages, plan)
         except (RenderFailed, TemplateError) as exc:
             _render_failed(campaign, exc, result)
         except TransientFailure:
@@ -169,8 +181,26 @@ def _send_batch(campaign_id, result, successor) -> BatchResult:
             if full:
                 successor.queue()
             else:
-                successor.when_due(campaign_id)
+                successor.when_due(campaign_id, plan.reopen_in())
     return result
+
+
+def _arranged(kind, plan, rows, result, full) -> list:
+    """SEND_DOMAIN_RATES, before anything is rendered (sending/domains.py): the rows this batch
+    sends, in sending order; the capped ones that do not fit go back, due at their domain's
+    next free slot."""
+    if not plan.active:
+        return rows
+    address_of = (lambda r: r.recipient.email_address) if kind is followups else (lambda r: r.email_address)
+    kept, put_off = plan.arrange(rows, address_of, full=full)
+    now = timezone.now()
+    by_time = {}
+    for pk, seconds in put_off.items():
+        by_time.setdefault(round(seconds, 1), []).append(pk)
+    for seconds, ids in by_time.items():
+        _give_back(kind, ids, now + timedelta(seconds=seconds))
+    result.paced += len(put_off)
+    return kept
 
 
 def _give_back(kind, ids, not_before) -> int:
@@ -226,54 +256,53 @@ def _render_failed(campaign, exc, result) -> None:
     result.stopped = True
 
 
-def _send_all(batch: Batch, messages) -> None:
+def _send_all(batch: Batch, messages, plan) -> None:
     transport = Transport(Sender.for_campaign(batch.campaign))
     transport.open()
     pacer = Pacer(batch.campaign)
-    domains = DomainHold(batch)
     driver = (TwoPhase if transport.kind == "smtp" else Whole)(batch, transport, pacer)
+    waiting = Waiting()  # capped messages rendered ahead of their slot (sending/domains.py)
+    started = time.monotonic()
     try:
         for index in range(len(batch.recipients)):
             if stopping.requested():  # the worker is stopping: the rest go back (`_give_back`)
                 return
-            driver.prepare(index)
+            if not _send_waiting(batch, driver, plan, waiting):
+                return
             try:
                 out = messages.get(index)
             except RenderFailed:
                 driver.render_failed(index)
                 raise
             batch.heartbeat()
-            if domains.puts_off(out):
-                continue  # its domain is at its cap: the others go ahead
+            wait = plan.wait(out)
+            if wait > 0:
+                waiting.add(wait, index, out)  # its domain's slot has not come: the others go ahead
+                continue
+            driver.prepare(index)
             if not send_one(batch, driver, index, out):
                 return
+        DomainPacer.observe(time.monotonic() - started, len(batch.recipients) - len(batch.remaining))
+        while waiting:  # only capped messages are left: sleep until the next one's slot
+            if stopping.requested():
+                return
+            driver.flush()
+            driver.sleep_renewing(waiting.next_in())
+            if not _send_waiting(batch, driver, plan, waiting):
+                return
     finally:
-        try:
-            domains.give_back()
-        finally:
-            driver.close()
+        driver.close()
 
 
-class DomainHold:
-    """SEND_DOMAIN_RATES in a batch (`pacing.DomainPacer`): a recipient whose domain is at its
-    cap is put off — given back at the end of the batch (one statement), due at the slot
-    reserved for it; its lease is renewed with the batch's meanwhile — and the batch goes on."""
-
-    def __init__(self, batch: Batch):
-        self.batch, self.pacer, self.held = batch, DomainPacer(), {}
-
-    def puts_off(self, out) -> bool:
-        if not self.pacer.active:
+def _send_waiting(batch, driver, plan, waiting) -> bool:
+    """Send the waiting messages whose slot has come; False when the batch must stop."""
+    while (due := waiting.pop_due()) is not None:
+        index, out = due
+        wait = plan.wait(out)
+        if wait > 0:  # another sender started this domain late: one interval after it
+            waiting.add(wait, index, out)
+            continue
+        driver.prepare(index)
+        if not send_one(batch, driver, index, out):
             return False
-        wait = self.pacer.wait(out.message_id, out.rcpt)
-        if wait <= 0:
-            return False
-        self.held[out.recipient_id] = timezone.now() + timedelta(seconds=wait)
-        self.batch.result.paced += 1
-        return True
-
-    def give_back(self) -> None:
-        if self.held:
-            store.release_each(self.held)
-            held = set(self.held)
-            self.batch.remaining = [pk for pk in self.batch.remaining if pk not in held]
+    return True

@@ -39,9 +39,9 @@ class _Driver:
         """Before message `index` is fetched: wait for its pace."""
         if self.pacer.active:
             if self.pacer.use_redis:
-                self._sleep_renewing(self.pacer.reserve())
+                self.sleep_renewing(self.pacer.reserve())
             else:
-                self._sleep_renewing(self.pacer.database_wait(timezone.now()))
+                self.sleep_renewing(self.pacer.database_wait(timezone.now()))
 
     def abandon(self):
         pass
@@ -74,9 +74,9 @@ class _Driver:
                 wait = pacer.database_wait(now)
                 if wait <= 0:
                     return self.store.start(rid, campaign_id, now, hand=hand)
-            self._sleep_renewing(wait)
+            self.sleep_renewing(wait)
 
-    def _sleep_renewing(self, seconds) -> None:
+    def sleep_renewing(self, seconds) -> None:
         lease = self.batch.lease
         while seconds > 0:
             step = min(seconds, lease / 3)

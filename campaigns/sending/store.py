@@ -32,12 +32,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Case, CharField, DateTimeField, F, Q, Value, When
+from django.db.models import Case, CharField, F, Q, Value, When
 from django.db.models.functions import Cast, Coalesce, Concat
+from django.db.models.lookups import Exact, In
 from django.utils import timezone
 
 from .. import bounces, states
 from ..models import Campaign, CampaignRecipient, Suppression
+from ..models.recipients import EMAIL_DOMAIN
 from .mime import message_id_domain
 
 log = logging.getLogger(__name__)
@@ -88,14 +90,18 @@ def durable(fn):
 
 def lock_claimable(model, campaign_id: int, claimables, size: int) -> list:
     """Ids of up to `size` rows of `model` in the campaign, locked for this transaction
-    (SKIP LOCKED: other senders take other rows), from each `(condition, order)` in turn."""
+    (SKIP LOCKED: other senders take other rows), from each `(condition, order[, at most])`
+    in turn."""
     ids = []
-    for claimable, order in claimables:
+    for claimable, order, *most in claimables:
+        want = min([size - len(ids), *most])
+        if want <= 0:
+            continue
         ids += (
             model.objects.filter(claimable, campaign_id=campaign_id)
             .order_by(order)
             .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)[: size - len(ids)]
+            .values_list("pk", flat=True)[:want]
         )
         if len(ids) >= size:
             break
@@ -111,13 +117,17 @@ def message_id_or_new(prefix: str, suffix: str):
     )
 
 
-def claim_batch(*, campaign, size: int) -> list:
+def claim_batch(*, campaign, size: int, quotas=None, held_back=None) -> list:
     """Claim up to `size` recipients of `campaign` for this sender; their rows, with leads.
 
     Pending rows that are due come first, lowest id first (the `recipient_claim` index, no
     sort); then queued rows whose lease expired before their message was handed over. Every
     claimed row gets a Message-ID now (kept if it already had one), so the id is in the
     database before the message exists and a provider's webhook can always find it.
+
+    `quotas` ({capped domain: n}, SEND_DOMAIN_RATES): at most n due rows of each such domain
+    (none at 0), lowest id first through `recipient_claim_domain`, then the other domains'
+    rows. Domains whose due rows were left behind are added to `held_back`.
     """
     now = timezone.now()
     lease = now + timedelta(seconds=settings.SEND_LEASE_SECONDS)
@@ -125,7 +135,11 @@ def claim_batch(*, campaign, size: int) -> list:
     expired = Q(status=R.QUEUED, lease_expires_at__lt=now, handed_at__isnull=True)
     suffix = f".{secrets.token_hex(8)}@{message_id_domain(campaign)}>"
     with transaction.atomic():
-        ids = lock_claimable(CampaignRecipient, campaign.pk, [(due, "pk"), (expired, "pk")], size)
+        if quotas:
+            ids = _lock_within_quotas(campaign.pk, due, quotas, size, held_back)
+            ids += lock_claimable(CampaignRecipient, campaign.pk, [(expired, "pk")], size - len(ids))
+        else:
+            ids = lock_claimable(CampaignRecipient, campaign.pk, [(due, "pk"), (expired, "pk")], size)
         if not ids:
             return []
         CampaignRecipient.objects.filter(pk__in=ids).update(
@@ -139,6 +153,24 @@ def claim_batch(*, campaign, size: int) -> list:
             message_id=message_id_or_new("<", suffix),
         )
         return list(CampaignRecipient.objects.filter(pk__in=ids, claimed_at=now).select_related("lead").order_by("pk"))
+
+
+def _lock_within_quotas(campaign_id, due, quotas, size, held_back) -> list:
+    """The due rows of the capped domains within their quotas, then the other domains' (one
+    query per capped domain — an index range —, one for the rest)."""
+    ids = []
+    for domain, most in sorted(quotas.items()):
+        of_domain = due & Q(Exact(EMAIL_DOMAIN, domain))
+        want = min(most, size - len(ids))
+        got = lock_claimable(CampaignRecipient, campaign_id, [(of_domain, "pk")], want) if want > 0 else []
+        ids += got
+        if held_back is not None and (
+            (want > 0 and len(got) == want)
+            or (want <= 0 and CampaignRecipient.objects.filter(of_domain, campaign_id=campaign_id).exists())
+        ):
+            held_back.add(domain)
+    other = due & ~Q(In(EMAIL_DOMAIN, sorted(quotas)))
+    return ids + lock_claimable(CampaignRecipient, campaign_id, [(other, "pk")], size - len(ids))
 
 
 def fail_suppressed(recipients) -> list:
@@ -172,23 +204,6 @@ def release(ids, *, not_before=None) -> int:
         lease_expires_at=None,
         sent_at=None,
         not_before=not_before,
-        updated_at=timezone.now(),
-    )
-
-
-@durable
-def release_each(due_by_id: dict) -> int:
-    """Give claimed rows whose message was not handed over back to `pending`, each due at its
-    own time ({id: not_before}), in one statement (recipients put off for their domain's cap)."""
-    if not due_by_id:
-        return 0
-    due = Case(*(When(pk=pk, then=Value(at)) for pk, at in due_by_id.items()), output_field=DateTimeField())
-    return CampaignRecipient.objects.filter(pk__in=list(due_by_id), status=R.QUEUED, handed_at__isnull=True).update(
-        status=R.PENDING,
-        claimed_at=None,
-        lease_expires_at=None,
-        sent_at=None,
-        not_before=due,
         updated_at=timezone.now(),
     )
 
