@@ -59,6 +59,9 @@ from .models import Campaign, CampaignRecipient, Lead, Suppression
 from .segments.selectors import rules_matching
 
 MAX_ITEMS = 10_000
+# Two of the per-item reasons, named so the admin can tell "already there" from "repeated".
+ALREADY_RECIPIENT = "Already a recipient of this campaign."
+DUPLICATE_IN_REQUEST = "Duplicate in this request."
 
 
 class TooManyItems(TooLarge):
@@ -71,9 +74,19 @@ def _pg() -> bool:
 
 
 def _token_sql() -> str:
-    """A fresh recipient token computed by the database: ≥128 random bits, hex."""
+    """A fresh recipient token computed by the database: ≥128 random bits, hex.
+
+    On PostgreSQL it starts with the row's insertion time (µs since the epoch, 14 hex digits)
+    so the rows of a bulk add append to the right edge of the token's unique index instead of
+    each touching a random leaf of it (on a table of millions of rows, a page read and a
+    full-page WAL image per row); the 48 random hex digits after it (two v4 UUIDs' first 48
+    digits: > 180 random bits) are what makes it unguessable. It tells only when the
+    recipient was added."""
     if _pg():
-        return "replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')"
+        return (
+            "lpad(to_hex((extract(epoch from clock_timestamp()) * 1000000)::bigint), 14, '0') || "
+            "left(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 48)"
+        )
     return "lower(hex(randomblob(24)))"
 
 
@@ -229,7 +242,7 @@ def _add_by_ids(*, campaign, candidates: list, report: _Report, now) -> int:
         elif not usable:
             report.fail("invalid", item, "The lead has no valid email address.")
         elif already:
-            report.fail("duplicates", item, "Already a recipient of this campaign.")
+            report.fail("duplicates", item, ALREADY_RECIPIENT)
         elif reason:
             report.fail("suppressed", item, f"The address is suppressed ({reason}).")
         else:  # appeared after the insert (the campaign row is locked, so not a concurrent add)
@@ -291,7 +304,7 @@ def recipients_add(*, campaign, lead_ids=(), leads=(), lead_filters=None, segmen
         candidates, seen = [], set()
         for pk in lead_ids:
             if pk in seen:
-                report.fail("duplicates", pk, "Duplicate in this request.")
+                report.fail("duplicates", pk, DUPLICATE_IN_REQUEST)
             else:
                 seen.add(pk)
                 candidates.append((pk, pk))
@@ -306,7 +319,7 @@ def recipients_add(*, campaign, lead_ids=(), leads=(), lead_filters=None, segmen
                 report.fail("invalid", item, str(exc))
                 continue
             if lead["email"] in emails:
-                report.fail("duplicates", lead["email"], "Duplicate in this request.")
+                report.fail("duplicates", lead["email"], DUPLICATE_IN_REQUEST)
                 continue
             emails.add(lead["email"])
             cleaned.append(lead)
