@@ -32,6 +32,7 @@ from fliptech.errors import describe_fields
 from .. import states
 from ..audience import ALREADY_RECIPIENT, DUPLICATE_IN_REQUEST, MAX_ITEMS, recipients_add
 from ..lead_input import addresses_parse
+from ..lead_sets import values_set
 from ..models import Campaign, Lead, Segment
 from ..serializers.recipients import LeadFiltersSerializer
 from .shared import REFUSALS, by_pk, error_text
@@ -117,7 +118,7 @@ SOURCES = {
 
 def _known(emails) -> int:
     lowered = sorted({e.strip().lower() for e in emails if len(e) <= 254})
-    return Lead.objects.alias(email_lower=Lower("email")).filter(email_lower__in=lowered).count()
+    return Lead.objects.alias(email_lower=Lower("email")).filter(email_lower__in=values_set(lowered, "text")).count()
 
 
 def result_message(result: dict, *, created: int | None = None):

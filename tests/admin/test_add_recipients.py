@@ -104,7 +104,7 @@ def test_lead_filters_are_the_lead_lists_and_validated_like_the_api(admin_client
         ({"source": "filter", "filter-statuses": ["nonsense"]}, "Select a valid choice."),
         ({"source": "filter", "filter-cities": "x" * 101}, "Ensure this field has no more than 100 characters."),
         ({"source": "segment", "segment-segment": "999999"}, "Select a valid choice."),
-        ({"source": "segment", "segment-segment": "x\x00"}, "Select a valid choice."),
+        ({"source": "segment", "segment-segment": "x\x00"}, "Null characters are not allowed."),
         ({"source": "paste", "paste-addresses": " \n , ; "}, "Paste at least one address."),
         ({"source": "paste", "paste-addresses": "a@x.com\n" * 10_001}, "At most 10,000 addresses at a time"),
     ],

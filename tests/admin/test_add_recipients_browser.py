@@ -28,7 +28,7 @@ def test_marketer_pastes_addresses_on_the_campaign_page_and_reads_the_result(pag
     )
     page.click("#ft-add-paste-submit")
 
-    message = page.locator(".messagelist li")
+    message = page.locator(".messagelist > li")
     expect(message).to_contain_text("Added 2 recipient(s) (2 new lead(s) created).")
     expect(message).to_contain_text("Not added: 1 already recipients, 1 repeated in the list, 1 suppressed, 1 invalid.")
     expect(message).to_contain_text("oops")
