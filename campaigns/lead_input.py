@@ -108,6 +108,29 @@ def clean_email(value) -> str:
     return email
 
 
+# A pasted list: items end at a line break, a comma or a semicolon; "Name <addr>" is addr.
+_PASTE_SPLIT = re.compile(r"[\r\n,;]+")
+_ANGLE = re.compile(r"<([^<>]*)>\s*$")
+
+
+def addresses_parse(text: str) -> list[str]:
+    """Email addresses pasted as text (one per line, or separated by commas or semicolons, as
+    a spreadsheet column or a mail client's To: line gives them), in order, blanks dropped.
+    Each item is returned as given (only trimmed, `<addr>` taken out of `Name <addr>`): the
+    caller validates it with `clean_email` / `lead_input_clean` and reports the bad ones.
+    A display name holding a comma ("Doe, Ann <ann@x.com>") splits in two; the part without
+    an address is then reported invalid."""
+    items = []
+    for piece in _PASTE_SPLIT.split(text):
+        piece = piece.strip()
+        found = _ANGLE.search(piece)
+        if found:
+            piece = found.group(1).strip()
+        if piece:
+            items.append(piece)
+    return items
+
+
 EMAIL_TAKEN = "A lead with this email already exists."
 
 

@@ -16,6 +16,7 @@ from ..audience import MAX_ITEMS, recipients_add
 from ..exceptions import Invalid
 from ..models import Campaign, CampaignStep, Lead
 from ..selectors import campaign_metrics
+from .add_recipients import add_recipients_view
 from .dashboard import compare_redirect, dashboard_urls
 from .forms import one_line_fields
 from .shared import REFUSALS, by_pk, error_text, percent
@@ -309,6 +310,7 @@ class CampaignAdmin(admin.ModelAdmin):
             route("pause", self.pause_view),
             route("resume", self.resume_view),
             route("send-test", self.send_test_view),
+            route("add-recipients", lambda request, object_id: add_recipients_view(self, request, object_id)),
             *super().get_urls(),
         ]
 

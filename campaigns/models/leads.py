@@ -56,6 +56,11 @@ class Lead(TimestampedModel):
     # The engagement score's time-free form, kept by a trigger on tracking events
     # (campaigns.engagement); indexed for the score filters. Empty: no engagement.
     engagement_key = models.FloatField(null=True, blank=True, editable=False, db_index=True)
+    # The engagement rollup (campaigns/lead_engagement.py): the latest stamp of the lead's
+    # recipient rows, kept by triggers, read by segment rules over "any campaign".
+    last_received_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_opened_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_clicked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_replied_at = models.DateTimeField(null=True, blank=True, editable=False)
     timezone = models.CharField(max_length=64, blank=True, help_text="IANA, e.g. America/Chicago; optional.")
 

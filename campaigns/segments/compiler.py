@@ -3,8 +3,9 @@ single WHERE clause, so counting, listing, exporting and adding to a campaign ar
 query whatever the rules.
 
 Text fields use Django's case-insensitive lookups; tags and attributes use `sql.Condition`
-(jsonb on PostgreSQL, JSON1 on SQLite); engagement is an `Exists` over the lead's recipient
-rows, on the stamps that only people set (`opened_at`, `clicked_at` are never set by a
+(jsonb on PostgreSQL, JSON1 on SQLite); engagement over one campaign is an `Exists` over the lead's recipient
+rows, over any campaign a test of the lead's rollup columns (campaigns/lead_engagement.py),
+on the stamps that only people set (`opened_at`, `clicked_at` are never set by a
 machine open or click; machine hits only move `machine_*_count`).
 """
 
@@ -28,6 +29,13 @@ _TEXT_LOOKUP = {"contains": "icontains", "starts_with": "istartswith", "ends_wit
 
 # The stamp each engagement op looks at; "received" = sent and not bounced.
 _STAMP = {"received": "sent_at", "opened": "opened_at", "clicked": "clicked_at", "replied": "replied_at"}
+# The lead's rollup column of each stamp (over all its recipient rows).
+_ROLLUP = {
+    "sent_at": "last_received_at",
+    "opened_at": "last_opened_at",
+    "clicked_at": "last_clicked_at",
+    "replied_at": "last_replied_at",
+}
 
 
 def _any(qs) -> Q:
@@ -65,9 +73,24 @@ def _engaged(stamp: str, value: dict) -> Exists:
     return Exists(rows.order_by().values("pk"))
 
 
+def _rollup(stamp: str, value: dict) -> Q:
+    """Any campaign: the lead's own rollup column (campaigns/lead_engagement.py), the latest
+    such stamp of its recipient rows — so "any row within the window" is "the latest within it"."""
+    column = _ROLLUP[stamp]
+    if value.get("within_days"):
+        return Q(**{f"{column}__gte": timezone.now() - dt.timedelta(days=value["within_days"])})
+    return Q(**{f"{column}__isnull": False})
+
+
 def _engagement(op: str, value: dict) -> Q:
     negated = op.startswith("not_")
     stamp = _STAMP[op.removeprefix("not_")]
+    if value.get("campaign") is None:
+        if not negated:
+            return _rollup(stamp, value)
+        if stamp == "sent_at":
+            return ~_rollup(stamp, value)
+        return _rollup("sent_at", value) & ~_rollup(stamp, value)
     if not negated:
         return Q(_engaged(stamp, value))
     if stamp == "sent_at":
