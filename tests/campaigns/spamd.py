@@ -5,24 +5,21 @@ configuration (`-x`), the rules Debian ships. Nothing system-wide is touched."""
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests import daemons
 
 
 def binary() -> str | None:
-    return shutil.which("spamd") or ("/usr/sbin/spamd" if os.path.exists("/usr/sbin/spamd") else None)
+    return daemons.binary("spamd")
 
 
 def ensure_installed() -> str | None:
-    if binary() is None and os.geteuid() == 0:
-        subprocess.run(["bash", str(ROOT / ".ci" / "setup-spamassassin.sh")], check=False, timeout=900)
-    return binary()
+    return daemons.ensure_installed("spamd", "setup-spamassassin.sh")
 
 
 def free_port() -> int:
@@ -85,10 +82,5 @@ class Spamd:
         return log.read_text(errors="replace")[-3000:] if log.exists() else ""
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        daemons.stop(self.proc)
         shutil.rmtree(self.base, ignore_errors=True)
