@@ -8,7 +8,10 @@ Decisions (where the contract is silent):
   the request, unknown lead id / invalid lead object / lead without a usable email
   (`invalid`), already a recipient (`duplicates`), suppressed address (`suppressed`),
   else added (`successful`). So `total_processed = successful + duplicates + suppressed +
-  invalid`, and `success` is true when nothing failed.
+  invalid`, and `success` is true when nothing failed. A lead whose `email_status` is
+  `invalid` (its domain takes no mail) is not added (`invalid`); `risky` counts the added
+  recipients whose address is risky (role account, disposable domain) — added all the same
+  (not an error; the `message` says how many).
 - An integer id that cannot be a primary key (0, negative, past 64 bits) is an unknown id,
   reported like any other; a non-integer is a 400 (the serializer refuses it).
 - A bad lead object is reported as invalid with the reason and the rest go ahead.
@@ -163,7 +166,7 @@ def _insert_recipients(*, campaign, lead_pks_sql: str, lead_pks_params, now) -> 
 
 class _Report:
     def __init__(self):
-        self.processed = self.added = self.duplicates = self.suppressed = self.invalid = 0
+        self.processed = self.added = self.duplicates = self.suppressed = self.invalid = self.risky = 0
         self.errors = []
 
     def fail(self, kind: str, item, message: str, count: int = 1):
@@ -185,6 +188,8 @@ class _Report:
         message = f"Added {self.added} of {self.processed} recipient(s)."
         if parts:
             message += " Not added: " + ", ".join(parts) + "."
+        if self.risky:
+            message += f" {self.risky} added address(es) are risky (role accounts or disposable domains)."
         return {
             "success": failed == 0,
             "total_processed": self.processed,
@@ -195,6 +200,7 @@ class _Report:
             "duplicates": self.duplicates,
             "suppressed": self.suppressed,
             "invalid": self.invalid,
+            "risky": self.risky,
             "total_recipients": total_recipients,
         }
 
@@ -255,7 +261,7 @@ def _add_by_ids(*, campaign, candidates: list, report: _Report, now) -> int:
         if usable is None:
             report.fail("invalid", item, "No lead with this id.")
         elif not usable:
-            report.fail("invalid", item, "The lead has no valid email address.")
+            report.fail("invalid", item, "The lead has no valid email address (or its domain takes no mail).")
         elif already:
             report.fail("duplicates", item, ALREADY_RECIPIENT)
         elif reason:
@@ -340,6 +346,14 @@ def _add_by_query(*, campaign, qs, item: str, report: _Report, now) -> int:
     return inserted
 
 
+def _count_risky(*, campaign, report: _Report, now) -> None:
+    """`risky`: the recipients this add inserted (every row carries `now`; the campaign row is
+    locked, so no other add interleaves) whose lead's address is risky — one query."""
+    report.risky = CampaignRecipient.objects.filter(
+        campaign_id=campaign.pk, created_at=now, lead__email_status="risky"
+    ).count()
+
+
 def recipients_add(*, campaign, lead_ids=(), leads=(), lead_filters=None, segment=None) -> dict:
     """Add leads to `campaign` as pending recipients; the BulkOperationResponse dict.
 
@@ -396,6 +410,7 @@ def recipients_add(*, campaign, lead_ids=(), leads=(), lead_filters=None, segmen
             Campaign.objects.filter(pk=locked.pk).update(
                 total_recipients=F("total_recipients") + inserted, updated_at=now
             )
+            _count_risky(campaign=locked, report=report, now=now)
     campaign.total_recipients = locked.total_recipients + inserted
     return report.as_dict(campaign.total_recipients)
 

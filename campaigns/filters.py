@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 
 from fliptech.ids import MAX_PK, parse_pk
 
-from .models import Campaign, CampaignRecipient, EmailTemplate, Lead
+from .models import Campaign, CampaignRecipient, EmailStatus, EmailTemplate, Lead
 
 
 class IdField(forms.IntegerField):
@@ -191,6 +191,11 @@ class RecipientFilter(django_filters.FilterSet):
 class LeadFilter(django_filters.FilterSet):
     source = django_filters.CharFilter(max_length=50, help_text="Exact source, e.g. craigslist.")
     status = django_filters.ChoiceFilter(choices=Lead.Status.choices, help_text="Exact lead status.")
+    email_status = django_filters.ChoiceFilter(
+        choices=EmailStatus.choices,
+        help_text="The address's status: valid, risky (role account, disposable domain), invalid (the domain "
+        "takes no mail), unknown.",
+    )
     city = django_filters.CharFilter(lookup_expr="iexact", max_length=100, help_text="City, case-insensitive.")
     tag = django_filters.CharFilter(method="filter_tag", max_length=100, help_text="Leads having this tag.")
     search = django_filters.CharFilter(
@@ -208,7 +213,7 @@ class LeadFilter(django_filters.FilterSet):
 
     class Meta:
         model = Lead
-        fields = ["source", "status", "city", "tag", "search", "created_after"]
+        fields = ["source", "status", "email_status", "city", "tag", "search", "created_after"]
 
     def filter_engagement(self, queryset, name, value):
         from . import engagement

@@ -12,10 +12,11 @@ import json
 
 from django.db import connection
 
-from .audience import LEAD_INPUT_FIELDS, LEAD_TEXT_FIELDS, values_set
+from .audience import LEAD_TEXT_FIELDS, values_set
+from .lead_input import LEAD_WRITTEN_FIELDS
 from .models import Lead, Suppression
 
-FIELDS = LEAD_INPUT_FIELDS  # email, text fields, status, tags, attributes
+FIELDS = LEAD_WRITTEN_FIELDS  # email, text fields, status, tags, attributes, email_status
 JSON_FIELDS = ("tags", "attributes")
 
 
@@ -171,6 +172,7 @@ class Writer:
                         row["status"],
                         json.dumps(row["tags"]) if row["tags"] else "[]",
                         json.dumps(row["attributes"]) if row["attributes"] else "{}",
+                        row["email_status"],
                     ]
                 )
 

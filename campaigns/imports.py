@@ -7,7 +7,9 @@ Decisions (where the contract is silent; see also campaigns/csvio.py and docs/im
   reason, nothing of it written), duplicate (its email already appeared earlier in the
   file; the first row wins), then created / updated / unchanged. `suppressed` counts, among
   the created, updated and unchanged rows, those whose address is suppressed (they are
-  imported all the same). So `processed_rows = created + updated + unchanged + invalid +
+  imported all the same); `risky` likewise those whose address is risky (a role account or a
+  disposable domain, campaigns.addresses), and an address whose domain takes no mail
+  (`EMAIL_CHECK_MX=1`) is an invalid row. So `processed_rows = created + updated + unchanged + invalid +
   duplicates`.
 - Updating an existing lead (`update_existing`, the default) writes the fields the row
   gives (empty cells give nothing), adds the row's and the request's tags to the lead's
@@ -40,11 +42,12 @@ from fliptech.errors import BadRequest, TooLarge
 from . import csvio, queue
 from .audience import clean_attributes, clean_tags, lead_input_clean
 from .import_writers import Writer
+from .lead_input import risky_count
 from .models import LeadImport, LeadImportError
 from .pipeline import ahead
 
 log = logging.getLogger(__name__)
-COUNTERS = ("created", "updated", "unchanged", "invalid", "duplicates", "suppressed")
+COUNTERS = ("created", "updated", "unchanged", "invalid", "duplicates", "suppressed", "risky")
 TEXT_FIELDS = ("first_name", "last_name", "company", "phone", "city", "source", "timezone", "status")
 # A report lists at most this many invalid rows; the errors CSV has them all.
 ERRORS_SHOWN = 1000
@@ -303,6 +306,7 @@ def _chunk(lead_import, writer, chunk, *, replay: int, cleaned=None) -> int:
         counts["updated"] = writer.update(updates, now)
         counts["unchanged"] += len(updates) - counts["updated"]  # deleted meanwhile
         counts["suppressed"] = writer.suppressed([email for email in emails if email not in dropped])
+        counts["risky"] = risky_count(valid[email][1] for email in emails if email not in dropped)
         if errors:
             for error in errors:
                 if not error["cells"]:

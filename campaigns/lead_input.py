@@ -6,6 +6,9 @@ email in two statements however many.
 - Upserting writes only the fields the object carries; a lead that exists keeps the others.
   `tags` and `attributes`, when given, replace the stored ones.
 - Lists are bound as one parameter (a JSON recordset), so the statement count is constant.
+- Every lead written here gets its `email_status` (campaigns.addresses); an address whose
+  domain takes no mail (`invalid`, with EMAIL_CHECK_MX=1) is refused like a bad one: endpoint 7
+  and imports report it as invalid and write nothing of it.
 """
 
 import json
@@ -19,6 +22,7 @@ from django.utils import timezone
 
 from fliptech.text import LINE_BREAKS
 
+from .addresses import INVALID, RISKY, address_status, email_syntax_problem
 from .models import Lead
 from .windows import clean_zone
 
@@ -33,6 +37,8 @@ def _pg() -> bool:
 
 LEAD_TEXT_FIELDS = ("first_name", "last_name", "company", "phone", "city", "source", "timezone")
 LEAD_INPUT_FIELDS = ("email", *LEAD_TEXT_FIELDS, "status", "tags", "attributes")
+# What the writers store: the input fields and the derived address status (never input).
+LEAD_WRITTEN_FIELDS = (*LEAD_INPUT_FIELDS, "email_status")
 _MAX_LENGTHS = {name: Lead._meta.get_field(name).max_length for name in LEAD_TEXT_FIELDS}
 _STATUSES = frozenset(Lead.Status.values)
 
@@ -105,6 +111,9 @@ def clean_email(value) -> str:
         validate_email(email)
     except DjangoValidationError:
         raise ValueError("not a valid email address") from None
+    problem = email_syntax_problem(email)
+    if problem:
+        raise ValueError(f"not a valid email address ({problem.rstrip('.')})")
     return email
 
 
@@ -175,6 +184,9 @@ def lead_input_clean(obj) -> dict:
         out = {"email": clean_email(obj.get("email"))}
     except ValueError as exc:
         raise ValueError(f"email: {exc}.") from None
+    out["email_status"] = address_status(out["email"])
+    if out["email_status"] == INVALID:
+        raise ValueError(f"email: the domain {out['email'].rpartition('@')[2]} does not accept mail (no MX).")
     for name in LEAD_INPUT_FIELDS[1:]:
         value = obj.get(name)
         if value is None:
@@ -186,22 +198,27 @@ def lead_input_clean(obj) -> dict:
     return out
 
 
+def risky_count(leads) -> int:
+    """How many of these cleaned lead dicts (`lead_input_clean`'s) have a risky address."""
+    return sum(lead["email_status"] == RISKY for lead in leads)
+
+
 _PG_TYPES = {"tags": "jsonb", "attributes": "jsonb"}
-_DEFAULTS = {"status": Lead.Status.NEW.value, "tags": [], "attributes": {}}
+_DEFAULTS = {"status": Lead.Status.NEW.value, "tags": [], "attributes": {}, "email_status": "unknown"}
 
 
 def _recordset(rows: list[dict]) -> tuple[str, list]:
-    """A FROM item `x` with one row per dict (columns LEAD_INPUT_FIELDS; absent = NULL),
+    """A FROM item `x` with one row per dict (columns LEAD_WRITTEN_FIELDS; absent = NULL),
     bound as one JSON parameter."""
     data = json.dumps(rows)
     if _pg():
-        cols = ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in LEAD_INPUT_FIELDS)
+        cols = ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in LEAD_WRITTEN_FIELDS)
         return f"jsonb_to_recordset(%s::jsonb) AS x({cols})", [data]
     cols = ", ".join(
         f"json_extract(value, '$.{name}') AS {name}"
         if name not in _PG_TYPES
         else f"json(json_extract(value, '$.{name}')) AS {name}"
-        for name in LEAD_INPUT_FIELDS
+        for name in LEAD_WRITTEN_FIELDS
     )
     return f"(SELECT {cols} FROM json_each(%s)) AS x", [data]
 
@@ -228,12 +245,12 @@ def leads_upsert(*, leads: list[dict], now=None) -> dict[str, int]:
 
     from_sql, from_params = _recordset(leads)
     exprs, params = [], []
-    for name in LEAD_INPUT_FIELDS[1:]:
+    for name in LEAD_WRITTEN_FIELDS[1:]:
         sql, p = _default_sql(name)
         exprs.append(f"COALESCE(x.{name}, {sql})")
         params += p
     insert = (
-        f"INSERT INTO {table} (email, {', '.join(LEAD_INPUT_FIELDS[1:])}, created_at, updated_at) "
+        f"INSERT INTO {table} (email, {', '.join(LEAD_WRITTEN_FIELDS[1:])}, created_at, updated_at) "
         f"SELECT x.email, {', '.join(exprs)}, %s, %s FROM {from_sql} WHERE x.email IS NOT NULL "
         f"ON CONFLICT DO NOTHING RETURNING id, email"
     )
@@ -244,7 +261,7 @@ def leads_upsert(*, leads: list[dict], now=None) -> dict[str, int]:
         rest = [lead for lead in leads if lead["email"] not in ids]
         if rest:
             from_sql, from_params = _recordset(rest)
-            sets = ", ".join(f"{name} = COALESCE(x.{name}, {table}.{name})" for name in LEAD_INPUT_FIELDS[1:])
+            sets = ", ".join(f"{name} = COALESCE(x.{name}, {table}.{name})" for name in LEAD_WRITTEN_FIELDS[1:])
             update = (
                 f"UPDATE {table} SET {sets}, updated_at = %s FROM {from_sql} "
                 f"WHERE lower({table}.email) = x.email RETURNING {table}.id, {table}.email"

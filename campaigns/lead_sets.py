@@ -3,8 +3,8 @@ the usable-email test, "has any of these tags", and the `lead_filters` of endpoi
 
 - `lead_filters`: within one key any value matches (OR), across keys all must match (AND);
   `cities` compare case-insensitively, `created_after` is inclusive, `{}` matches every lead.
-- A usable email (for leads already stored) is `something@something.tld` without spaces,
-  the same test in SQL for filters and for ids.
+- A usable email (for leads already stored) is `something@something.tld` without spaces
+  whose `email_status` is not `invalid`, the same test in SQL for filters and for ids.
 """
 
 import json
@@ -33,7 +33,9 @@ def values_set(values, pg_type: str) -> RawSQL:
 
 
 def valid_email_q() -> Q:
-    return Q(email__regex=EMAIL_REGEX)
+    """A lead that may become a recipient: a usable address, not known to be `invalid`
+    (its domain takes no mail, campaigns.addresses)."""
+    return Q(email__regex=EMAIL_REGEX) & ~Q(email_status="invalid")
 
 
 def tags_any(tags) -> RawSQL:

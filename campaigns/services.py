@@ -14,10 +14,10 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import queue, quotas, rendering, states
+from . import checklist, queue, quotas, rendering, states
 from .abtest import decide as abtest
 from .exceptions import BadRequest, Invalid, InvalidState
-from .models import Campaign, CampaignRecipient
+from .models import Campaign
 
 # The rules live in `states`; these names stay here for the callers that know them.
 CONTENT_FIELDS = states.CONTENT_FIELDS
@@ -83,10 +83,6 @@ def campaign_delete(*, campaign: Campaign) -> Campaign:
     return campaign
 
 
-# Launch renders the message for this many pending recipients beside the sample data.
-LAUNCH_CHECK_RECIPIENTS = 3
-
-
 def _check_sendable(campaign: Campaign, *, leads=(), recipients=()) -> None:
     """A template is set and the campaign's subject and bodies render, within the render
     budget, for sample data and for `leads` / `recipients` (400 otherwise)."""
@@ -109,9 +105,11 @@ def campaign_launch(
 
     - `send_immediately=False` needs a future `scheduled_at`, given here or already on the
       campaign; celery-beat launches it once that time has passed.
-    - Needs a template that renders (`TemplateError`, 400) and at least one pending
-      recipient (`BadRequest` code `no_recipients`, 400); a status the table forbids is
-      `InvalidState` (409). Of two concurrent launches exactly one wins.
+    - Needs the pre-send checklist ready (`campaigns.checklist`: at least one pending
+      recipient, a template that renders, …; else `NotReady`, 409 `not_ready` with the
+      failing checks); a template over the render budget is `TemplateTooCostly` (400) before
+      that; a status the table forbids is `InvalidState` (409). Of two concurrent launches
+      exactly one wins.
     - `test_mode=True` only sends one test message to `test_email` (like
       `campaign_send_test`) and leaves the campaign, its status included, unchanged.
     - `send_rate_per_hour`, when given, is stored in the same UPDATE.
@@ -142,14 +140,9 @@ def campaign_launch(
             raise Invalid({"scheduled_at": ["Must be in the future."]})
         fields["scheduled_at"] = when
 
-    first = list(
-        campaign.recipients.filter(status=CampaignRecipient.Status.PENDING)
-        .select_related("lead")
-        .order_by("pk")[:LAUNCH_CHECK_RECIPIENTS]
-    )
-    _check_sendable(campaign, recipients=first)
-    if not first:
-        raise BadRequest("The campaign has no pending recipients; add some first.", code="no_recipients")
+    # The pre-send checklist: a template over the render budget is a 400 first, any check at
+    # `error` (no pending recipient, no template or one that does not render, …) a 409 not_ready.
+    checklist.require_ready(campaign=campaign)
 
     with transaction.atomic():
         states.transition(campaign=campaign, action=action, **fields)

@@ -74,7 +74,9 @@ def exception_handler(exc, context):
     `{"detail": "human sentence", "code": "machine_code"}`. A service's refusal
     (`fliptech.errors.DomainError`) is answered like its DRF counterpart: Conflict 409,
     TooLarge 413, Throttled 429, NotFound 404, BadRequest 400 `{"detail", "code"}`, Invalid 400 field errors."""
+    extra = None
     if isinstance(exc, errors.DomainError):
+        extra = exc.extra
         exc = as_api_exception(exc)
     # Django's own 404/403 carry no code: give them DRF's.
     elif isinstance(exc, Http404):
@@ -96,6 +98,8 @@ def exception_handler(exc, context):
     detail = getattr(exc, "detail", None)
     if isinstance(detail, str):
         response.data = {"detail": str(detail), "code": getattr(detail, "code", None) or exc.default_code}
+        if extra:
+            response.data.update(extra)
     return response
 
 

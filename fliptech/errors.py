@@ -19,6 +19,8 @@ class DomainError(Exception):
 
     default_message = "The request cannot be carried out."
     default_code = "error"
+    # More keys of the `{"detail", "code"}` answer (e.g. launch's `not_ready` adds `checks`).
+    extra: dict | None = None
 
     def __init__(self, message: str | None = None, *, code: str | None = None):
         self.message = str(message) if message is not None else self.default_message

@@ -331,6 +331,17 @@ DKIM_DOMAIN = os.environ.get("DKIM_DOMAIN", "")
 if DKIM_PRIVATE_KEY and not DKIM_SELECTOR:
     raise ImproperlyConfigured("DKIM_PRIVATE_KEY is set: set DKIM_SELECTOR too (the DNS record's selector).")
 
+# DNS lookups of our own (fliptech/resolver.py: the pre-send checklist's DKIM/SPF/DMARC, the MX
+# check): nameservers "host[:port],…" (empty: the system's), and the time one lookup may take.
+DNS_NAMESERVERS = env_list("DNS_NAMESERVERS")
+DNS_TIMEOUT = env_float("DNS_TIMEOUT", 2.0)
+# Lead addresses (campaigns/addresses.py): look up the domain's MX when a lead is written
+# (a domain without one makes the address `invalid`). Off by default: it costs a lookup per domain.
+EMAIL_CHECK_MX = env_bool("EMAIL_CHECK_MX", False)
+# The pre-send checklist's spam score: SpamAssassin's spamd, "tcp://host:783" (unset: not checked).
+SPAMD_URL = os.environ.get("SPAMD_URL", "")
+SPAMD_TIMEOUT = env_float("SPAMD_TIMEOUT", 10.0)
+
 # --- Import and export ----------------------------------------------------
 
 # Uploaded CSV files wait in Django's default storage (STORAGES["default"]) for the import

@@ -11,7 +11,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from .. import services, states
+from .. import checklist, services, states
 from ..audience import MAX_ITEMS, recipients_add
 from ..exceptions import Invalid
 from ..models import Campaign, CampaignStep, Lead
@@ -400,6 +400,9 @@ class CampaignAdmin(admin.ModelAdmin):
         if campaign is not None:
             can_change = self.has_change_permission(request, campaign)
             extra_context.update(stats_context(request, campaign, can_change=can_change))
+            if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
+                # Before launch: what launch would refuse (errors) and what to look at (warnings).
+                extra_context["ft_checklist"] = checklist.checklist(campaign=campaign)
             if not states.may_edit(campaign.status):
                 # Nothing on the page can change (states.editable_fields): no Save buttons.
                 extra_context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)

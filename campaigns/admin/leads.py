@@ -96,12 +96,13 @@ class LeadAdmin(admin.ModelAdmin):
         "city",
         "source",
         "status",
+        "email_status",
         "tag_list",
         "suppressed_flag",
         "created_at",
     ]
-    list_filter = ["status", "source", TagFilter, "city", "created_at"]
-    readonly_fields = ["suppression", "created_at", "updated_at"]
+    list_filter = ["status", "email_status", "source", TagFilter, "city", "created_at"]
+    readonly_fields = ["suppression", "email_status", "created_at", "updated_at"]
     search_fields = ["email", "first_name", "last_name", "company"]
     date_hierarchy = "created_at"
     show_full_result_count = False

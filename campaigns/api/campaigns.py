@@ -5,7 +5,7 @@ shapes the answer. The rules live in campaigns.services.
 """
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from fliptech.api import error_responses, paginated
 from fliptech.permissions import ModelPermissions
 
-from .. import services, states
+from .. import checklist, services, states
 from ..filters import CampaignFilter
 from ..models import Campaign
 from ..selectors import campaign_get, campaign_metrics, campaign_pending_count
@@ -21,8 +21,10 @@ from ..serializers.campaigns import (
     CampaignCreateSerializer,
     CampaignResponseSerializer,
     CampaignUpdateSerializer,
+    ChecklistSerializer,
     DeleteCampaignResponseSerializer,
     LaunchCampaignSerializer,
+    NotReadySerializer,
     PauseCampaignResponseSerializer,
     SendTestEmailSerializer,
     SuccessResponseSerializer,
@@ -178,15 +180,22 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         description=(
             "draft/scheduled → running (`send_immediately: true`, the default), or draft → "
             "scheduled (`send_immediately: false` with a future `scheduled_at` in the body or "
-            "already on the campaign). Needs a template that renders (400 `template_error` / "
-            "`template_missing`) and at least one pending recipient (400 `no_recipients`). "
+            "already on the campaign). Needs the pre-send checklist ready (`GET …/checklist`): "
+            "when a check is an error (no pending recipient, no template or one that does not "
+            "render, an empty subject, a spam score over SpamAssassin's threshold) the answer is "
+            '409 `{"detail", "code": "not_ready", "checks": [the failing checks]}`; a template over '
+            "the render budget is refused before that with 400 `template_too_costly`. "
             "Sending happens in the background. With `test_mode: true` only one test message "
             "goes to `test_email` (as `POST …/test`) and the campaign, its status included, "
             "is left unchanged; the answer is then the unchanged campaign."
         ),
         parameters=[ID_PARAMETER],
         request=LaunchCampaignSerializer,
-        responses={200: CampaignResponseSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
+        responses={
+            200: CampaignResponseSerializer,
+            **error_responses(400, 401, 403, 404, 429),
+            409: OpenApiResponse(NotReadySerializer, description="`not_ready` (with `checks`) or `invalid_state`."),
+        },
     )
     @action(detail=True, methods=["post"])
     def launch(self, request, *args, **kwargs):
@@ -195,6 +204,23 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         data.is_valid(raise_exception=True)
         campaign = services.campaign_launch(campaign=campaign, user=request.user, **data.validated_data)
         return self._answer(campaign)
+
+    @extend_schema(
+        summary="Pre-send checklist",
+        description=(
+            "Every check of the campaign as it would be sent now: recipients, template_renders, subject, "
+            "unsubscribe_link, text_part, images, links, tracking_https, dkim, spf, dmarc (DNS of the From "
+            "domain; an unreachable DNS is a warning, never an error) and spam_score (SpamAssassin's spamd "
+            'when SPAMD_URL is set, else ok "not checked"). `ready` is false exactly when a check is an '
+            "error; launch answers 409 `not_ready` then. Levels: docs/deliverability.md."
+        ),
+        parameters=[ID_PARAMETER],
+        responses={200: ChecklistSerializer, **error_responses(401, 403, 404, 429)},
+    )
+    @action(detail=True, methods=["get"])
+    def checklist(self, request, *args, **kwargs):
+        campaign = self.get_object()
+        return Response(ChecklistSerializer(checklist.checklist(campaign=campaign)).data)
 
     def _pause_answer(self, campaign, message):
         body = {

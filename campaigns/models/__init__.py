@@ -10,7 +10,7 @@ from .base import TimestampedModel, new_campaign_id, new_token, status_check
 from .bounces import SoftBounce
 from .campaign import Campaign, CampaignCounters, CampaignLink, CampaignStatus, LiveCampaignManager
 from .imports import LeadImport, LeadImportError, LeadImportStatus, import_upload_to
-from .leads import LEAD_FIELDS, Lead, LeadStatus, Suppression, SuppressionReason
+from .leads import LEAD_FIELDS, EmailStatus, Lead, LeadStatus, Suppression, SuppressionReason
 from .recipients import CampaignRecipient, RecipientStatus, SequenceStatus, StopReason
 from .segments import Segment
 from .steps import CampaignStep, MessageStatus, RecipientMessage, StepCondition
@@ -25,6 +25,7 @@ __all__ = [
     "CampaignRecipient",
     "CampaignStatus",
     "CampaignStep",
+    "EmailStatus",
     "EmailTemplate",
     "Lead",
     "LeadImport",

@@ -44,6 +44,8 @@ class LeadImport(models.Model):
     invalid = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     suppressed = models.PositiveIntegerField(default=0)
+    # Rows imported whose address is risky (a role account or a disposable domain).
+    risky = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="lead_imports"
     )

@@ -8,6 +8,15 @@ from django.db.models.functions import Lower
 from .base import TimestampedModel, status_check
 
 
+class EmailStatus(models.TextChoices):
+    """What the lead's address is worth (campaigns/addresses.py decides)."""
+
+    VALID = "valid"
+    RISKY = "risky"  # a role account (info@, …) or a disposable domain
+    INVALID = "invalid"  # the domain takes no mail (EMAIL_CHECK_MX=1), or bad syntax
+    UNKNOWN = "unknown"  # the MX lookup could not answer
+
+
 class LeadStatus(models.TextChoices):
     NEW = "new"
     CONTACTED = "contacted"
@@ -63,12 +72,23 @@ class Lead(TimestampedModel):
     last_clicked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_replied_at = models.DateTimeField(null=True, blank=True, editable=False)
     timezone = models.CharField(max_length=64, blank=True, help_text="IANA, e.g. America/Chicago; optional.")
+    # Derived from `email` whenever a lead is written (campaigns.addresses); never input.
+    email_status = models.CharField(
+        max_length=10,
+        choices=EmailStatus.choices,
+        default=EmailStatus.UNKNOWN,
+        db_index=True,
+        editable=False,
+        help_text="valid; risky (a role account such as info@, or a disposable domain); invalid (the domain "
+        "takes no mail: checked only with EMAIL_CHECK_MX=1); unknown (the check could not answer).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="lead_email_ci_unique"),
             status_check("lead_status_valid", "status", LeadStatus.choices),
+            status_check("lead_email_status_valid", "email_status", EmailStatus.choices),
         ]
 
     def __str__(self):
@@ -76,6 +96,13 @@ class Lead(TimestampedModel):
 
     def save(self, *args, **kwargs):
         self.email = self.email.strip().lower()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "email" in update_fields:
+            from ..addresses import stored_status
+
+            self.email_status = stored_status(self.email)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "email_status"}
         super().save(*args, **kwargs)
 
 
@@ -114,4 +141,11 @@ class Suppression(models.Model):
 
     def save(self, *args, **kwargs):
         self.email = self.email.strip().lower()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "email" in update_fields:
+            from ..addresses import stored_status
+
+            self.email_status = stored_status(self.email)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "email_status"}
         super().save(*args, **kwargs)

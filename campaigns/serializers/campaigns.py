@@ -327,3 +327,23 @@ class HealthResponseSerializer(serializers.Serializer):
     success = serializers.BooleanField()
     message = serializers.CharField()
     data = HealthDataSerializer()
+
+
+class ChecklistItemSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="recipients, template_renders, subject, unsubscribe_link, text_part, images, links, tracking_https, "
+        "dkim, spf, dmarc, spam_score."
+    )
+    level = serializers.ChoiceField(choices=["ok", "warning", "error"])
+    message = serializers.CharField()
+
+
+class ChecklistSerializer(serializers.Serializer):
+    ready = serializers.BooleanField(help_text="False exactly when a check is an error (launch answers 409 then).")
+    checks = ChecklistItemSerializer(many=True)
+
+
+class NotReadySerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="`not_ready`, or `invalid_state` for a status the move is not allowed in.")
+    checks = ChecklistItemSerializer(many=True, required=False, help_text="The failing checks (`not_ready`).")

@@ -62,6 +62,7 @@ class LeadImportSerializer(serializers.ModelSerializer):
             "invalid",
             "duplicates",
             "suppressed",
+            "risky",
             "errors",
             "errors_url",
             "headers",

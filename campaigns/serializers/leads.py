@@ -6,7 +6,7 @@ from rest_framework import serializers
 from fliptech.api import no_line_breaks
 
 from .. import engagement
-from ..lead_input import EMAIL_TAKEN, LEAD_TEXT_FIELDS, clean_attributes, clean_tags, email_taken
+from ..lead_input import EMAIL_TAKEN, LEAD_TEXT_FIELDS, clean_attributes, clean_email, clean_tags, email_taken
 from ..models import LEAD_FIELDS, Lead
 from ..windows import clean_zone
 
@@ -30,8 +30,10 @@ class LeadSerializer(serializers.ModelSerializer):
         model = Lead
         # Every stored lead field (the export's columns too), then the computed score:
         # not a column of the export, so an exported file imports back unchanged.
-        fields = [*LEAD_FIELDS, "engagement_score"]
-        read_only_fields = ["id", "engagement_score", "created_at", "updated_at"]
+        # `email_status` is derived from the address (campaigns.addresses) and, like the score,
+        # not an export column.
+        fields = [*LEAD_FIELDS, "email_status", "engagement_score"]
+        read_only_fields = ["id", "email_status", "engagement_score", "created_at", "updated_at"]
         # One-line values: a name may end up in a subject line (a mail header).
         extra_kwargs = {
             "email": {"validators": []},
@@ -39,7 +41,10 @@ class LeadSerializer(serializers.ModelSerializer):
         }
 
     def validate_email(self, value):
-        value = value.strip().lower()
+        try:
+            value = clean_email(value)  # email-validator's syntax too
+        except ValueError as exc:
+            raise serializers.ValidationError(f"Enter a valid email address: {exc}.") from None
         if email_taken(value, exclude_pk=getattr(self.instance, "pk", None)):
             raise serializers.ValidationError(EMAIL_TAKEN, code="unique")
         return value

@@ -194,7 +194,14 @@ class BulkOperationResponseSerializer(serializers.Serializer):
     message = serializers.CharField()
     duplicates = serializers.IntegerField(help_text="Duplicates in the request and leads already recipients.")
     suppressed = serializers.IntegerField(help_text="Addresses on the suppression list.")
-    invalid = serializers.IntegerField(help_text="Unknown lead ids, invalid lead objects, leads without a valid email.")
+    invalid = serializers.IntegerField(
+        help_text="Unknown lead ids, invalid lead objects, leads without a valid email (or whose domain takes no mail: "
+        "email_status invalid)."
+    )
+    risky = serializers.IntegerField(
+        help_text="Of the recipients added, those whose address is risky (a role account such as info@, or a "
+        "disposable domain): added all the same."
+    )
     total_recipients = serializers.IntegerField(help_text="The campaign's recipients after this request.")
 
 

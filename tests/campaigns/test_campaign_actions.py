@@ -136,34 +136,36 @@ def test_launch_later_without_a_future_time_answers_400(api, send_campaign, body
     assert campaign.status == "draft"
 
 
-def test_launch_without_template_answers_400_template_missing(api, send_campaign):
+def test_launch_without_template_answers_409_not_ready(api, send_campaign):
     campaign = ready(template=None)
     response = api.post(action_url(campaign, "launch"), {}, format="json")
-    assert response.status_code == 400
-    assert response.json()["code"] == "template_missing" and response.json()["detail"]
+    assert response.status_code == 409
+    assert response.json()["code"] == "not_ready" and response.json()["detail"]
+    assert [c["code"] for c in response.json()["checks"]] == ["template_renders"]
     campaign.refresh_from_db()
     assert campaign.status == "draft"
     assert send_campaign.call_count == 0
 
 
-def test_launch_with_template_that_does_not_render_answers_400(api, send_campaign):
+def test_launch_with_template_that_does_not_render_answers_409_not_ready(api, send_campaign):
     broken = EmailTemplateFactory(body_html="<p>{{ lead.first_name|no_such_filter }}</p>")
     campaign = ready(template=broken)
     response = api.post(action_url(campaign, "launch"), {}, format="json")
-    assert response.status_code == 400
-    assert set(response.json()) == {"detail", "code"}
+    assert response.status_code == 409
+    assert set(response.json()) == {"detail", "code", "checks"} and response.json()["code"] == "not_ready"
     campaign.refresh_from_db()
     assert campaign.status == "draft"
 
 
 @pytest.mark.parametrize("recipient_status", [None, "sent", "failed", "queued"])
-def test_launch_without_pending_recipient_answers_400_no_recipients(api, send_campaign, recipient_status):
+def test_launch_without_pending_recipient_answers_409_not_ready(api, send_campaign, recipient_status):
     campaign = CampaignFactory()
     if recipient_status:
         CampaignRecipientFactory(campaign=campaign, status=recipient_status)
     response = api.post(action_url(campaign, "launch"), {}, format="json")
-    assert response.status_code == 400
-    assert response.json()["code"] == "no_recipients"
+    assert response.status_code == 409
+    assert response.json()["code"] == "not_ready"
+    assert [c["code"] for c in response.json()["checks"]] == ["recipients"]
     campaign.refresh_from_db()
     assert campaign.status == "draft"
     assert send_campaign.call_count == 0

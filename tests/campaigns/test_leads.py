@@ -25,6 +25,7 @@ FIELDS = {
     "tags",
     "attributes",
     "engagement_score",
+    "email_status",  # Deliverability: valid / risky / invalid / unknown
     "created_at",
     "updated_at",
 }

@@ -49,6 +49,7 @@ def test_add_by_ids_creates_pending_recipients_with_the_lead_snapshot(api):
         "duplicates": 0,
         "suppressed": 0,
         "invalid": 0,
+        "risky": 0,
         "total_recipients": 3,
     }
     recipients = {r.lead_id: r for r in CampaignRecipient.objects.filter(campaign=campaign)}
@@ -98,7 +99,7 @@ def test_every_id_is_accounted_for(api):
         new.pk: "Duplicate in this request.",
         already.pk: "Already a recipient of this campaign.",
         suppressed.pk: "The address is suppressed (hard_bounce).",
-        no_email.pk: "The lead has no valid email address.",
+        no_email.pk: "The lead has no valid email address (or its domain takes no mail).",
         987654321: "No lead with this id.",
     }
     assert set(CampaignRecipient.objects.filter(campaign=campaign).values_list("lead_id", flat=True)) == {

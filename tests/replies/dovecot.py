@@ -6,14 +6,14 @@ port. Nothing system-wide is touched."""
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests import daemons
+
 USER, PASSWORD = "replies", "imap-test-pass"
 
 CONFIG = """
@@ -55,13 +55,11 @@ service pop3-login {{
 
 
 def binary() -> str | None:
-    return shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
+    return daemons.binary("dovecot")
 
 
 def ensure_installed() -> str | None:
-    if binary() is None and os.geteuid() == 0:
-        subprocess.run(["bash", str(ROOT / ".ci" / "setup-dovecot.sh")], check=False, timeout=600)
-    return binary()
+    return daemons.ensure_installed("dovecot", "setup-dovecot.sh")
 
 
 def free_port() -> int:
@@ -132,11 +130,5 @@ class Dovecot:
         )
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        daemons.stop(self.proc)
         shutil.rmtree(self.base, ignore_errors=True)
