@@ -113,8 +113,8 @@ def copy_ceiling(path: Path) -> float:
         reader = csv.reader(f)
         next(reader)
         with cursor.copy(
-            "COPY campaigns_lead (email, first_name, last_name, company, phone, city, source, status, tags, "
-            "attributes, created_at, updated_at) FROM STDIN"
+            "COPY campaigns_lead (email, first_name, last_name, company, phone, city, source, timezone, status, "
+            "email_status, tags, attributes, created_at, updated_at) FROM STDIN"
         ) as copy:
             for email, first, last, company, phone, city, source, tags, plan, score in reader:
                 tag_list = '["vip", "roofing"]' if tags else "[]"
@@ -127,7 +127,9 @@ def copy_ceiling(path: Path) -> float:
                         phone,
                         city,
                         source,
+                        "",
                         "new",
+                        "valid",
                         tag_list,
                         f'{{"plan": "{plan}", "score": "{score}"}}',
                         "2026-01-01 00:00:00+00",
