@@ -129,7 +129,7 @@ def fast_forward_step(campaign, position) -> int:
         " WHERE r.id = sent.recipient_id RETURNING r.id)"
     )
     if last:
-        return sql(statement + " SELECT count(*) FROM adv", params)
+        return sql(statement + " SELECT id FROM adv", params)
     return sql(
         statement + f" INSERT INTO {MESSAGES} (recipient_id, campaign_id, position, status, due_at, message_id,"
         " provider_message_id, subject, attempts, error_message, created_at, updated_at)"
