@@ -37,13 +37,14 @@ def first_message_sent():
 
 
 def test_a_reply_to_a_first_message_costs_nine_statements(first_message_sent, django_assert_num_queries):
-    # Expect 11 here, 9 in production (the test's transaction makes the reply's own one a
-    # savepoint, 2 more): * the recipient by Message-ID (with campaign and lead: In-Reply-To
+    # Expect 11 (in production too: BEGIN and COMMIT there, a savepoint and its release in
+    # the test's transaction): * the recipient by Message-ID (with campaign and lead: In-Reply-To
     # named a first message, so the follow-ups are not asked) * savepoint, the reply
     # event, release (its provider id comes from the Message-ID and is unique: a copy seen
     # before stops here) * replied_at (the first reply) * the sequence stopped * its
     # pending follow-ups cancelled * the Reply row (unique Message-ID) * the lead's
-    # last_replied_at. (Before: 21, each write in a savepoint of its own.)
+    # last_replied_at * the transaction's begin and end. (Before: 21, each write in a
+    # savepoint of its own.)
     with django_assert_num_queries(11):
         assert post(postmark_payload(in_reply_to=FIRST_ID)).status_code == 200
     assert Reply.objects.get().recipient_id == first_message_sent.pk
@@ -52,9 +53,9 @@ def test_a_reply_to_a_first_message_costs_nine_statements(first_message_sent, dj
 
 def test_the_same_reply_again_stops_at_its_event_and_stores_nothing(first_message_sent, django_assert_num_queries):
     assert post(postmark_payload(in_reply_to=FIRST_ID)).status_code == 200
-    # Expect 8 here (6 in production): * the recipient * savepoint, the event's insert
-    # refused by its unique provider id, rollback to and release of its savepoint * the
-    # earlier event read back * (the test's savepoint and its release)
+    # Expect 8: * the recipient * savepoint, the event's insert refused by its unique
+    # provider id, rollback to and release of its savepoint * the earlier event read back
+    # * the transaction's begin and end
     with django_assert_num_queries(8):
         assert post(postmark_payload(in_reply_to=FIRST_ID)).status_code == 200
     assert Reply.objects.count() == 1 and EmailTracking.objects.count() == 1
