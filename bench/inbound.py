@@ -1,9 +1,12 @@
 """Inbound replies under load: 1,000 replies posted to the Postmark inbound webhook by 16
 concurrent clients (keep-alive, one connection each), against gunicorn (2 sync workers,
-DEBUG off) on the configured PostgreSQL, beside the ceiling measured in the same run: the
-same clients posting the same bodies to a bare WSGI app that answers 200 with one INSERT per
-request (bench/_ceiling_app.py's pattern, no Django). Prints requests/s, p50/p95/p99 and
-checks that every reply was stored once and matched to the recipient it answered.
+DEBUG off) on the configured PostgreSQL, beside two ceilings measured in the same run with
+the same clients and bodies: a bare WSGI app that answers 200 with one INSERT per request
+(bench/_ceiling_app.py's pattern, no Django), and the same webhook URL through Django and
+anymail — its basic auth, Postmark's payload parsing and our reading of the message — with
+nothing matched or stored (bench/_inbound_parse_ceiling.py). Prints requests/s,
+p50/p95/p99, the SQL statements of one reply, and checks that every reply was stored once
+and matched to the recipient it answered.
 
     DATABASE_URL=postgres://… .venv/bin/python bench/inbound.py [--replies 1000] [--clients 16]
 
@@ -128,6 +131,22 @@ def report(label, latencies, errors, seconds):
     return q[98]
 
 
+def statements_of_one_reply(recipient) -> int:
+    """Post one more reply through Django's test client in this process and count its SQL."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    auth = "Basic " + base64.b64encode(SECRET.encode()).decode()
+    body = json.loads(payload("extra", recipient.message_id))
+    body["Headers"][0]["Value"] = "<bench-reply-extra-2@bench.invalid>"
+    with CaptureQueriesContext(connection) as queries:
+        Client(HTTP_HOST="localhost").post(
+            "/anymail/postmark/inbound/", json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=auth
+        )
+    return len(queries)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replies", type=int, default=1000)
@@ -136,6 +155,7 @@ def main():
 
     import django
 
+    os.environ["ANYMAIL_WEBHOOK_SECRET"] = SECRET  # for the one reply posted in this process
     django.setup()
     from django.conf import settings
     from django.db import connection
@@ -191,6 +211,17 @@ def main():
             os.killpg(ceiling.pid, signal.SIGTERM)
             ceiling.wait()
         port = free_port()
+        parse_only = serve(["bench._inbound_parse_ceiling:application"], env, port)
+        try:
+            blast(port, "/anymail/postmark/inbound/", [payload(f"w{i}", "<never@x>") for i in range(32)], args.clients)
+            ceil_parse = report(
+                "ceiling: the webhook's auth + parsing, nothing stored",
+                *blast(port, "/anymail/postmark/inbound/", bodies, args.clients),
+            )
+        finally:
+            os.killpg(parse_only.pid, signal.SIGTERM)
+            parse_only.wait()
+        port = free_port()
         web = serve(["fliptech.wsgi"], env, port)
         try:
             # Warm-up: replies to a message never sent (each worker loads its code; nothing stored).
@@ -215,8 +246,10 @@ def main():
         )
         print(
             f"stored {stored.count()} of {args.replies}, matched to the right recipient {right}; "
-            f"p99 {p99 * 1000:.1f} ms (target < 200 ms; ceiling p99 {ceil_before * 1000:.1f}/{ceil_after * 1000:.1f} ms)"
+            f"p99 {p99 * 1000:.1f} ms (target < 200 ms; ceiling p99 bare {ceil_before * 1000:.1f}/"
+            f"{ceil_after * 1000:.1f} ms, auth + parsing {ceil_parse * 1000:.1f} ms)"
         )
+        print(f"SQL statements of one more reply, in process: {statements_of_one_reply(recipients[0])}")
     finally:
         Campaign.all_objects.filter(pk=campaign.pk).delete()
         EmailTemplate.objects.filter(pk=template.pk).delete()

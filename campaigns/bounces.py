@@ -32,9 +32,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from .models import SoftBounce, Suppression
+from .models import CampaignRecipient, SoftBounce, Suppression
 
 HARD, SOFT, POLICY, OTHER = "hard", "soft", "policy", "other"
 
@@ -115,14 +116,15 @@ def suppress(*, email: str, reason: str, source: str = "") -> Suppression:
     return obj
 
 
-def soft_bounced(*, email: str, recipient_id: int, source: str = "") -> bool:
-    """Count a soft bounce of `email` (once per recipient message: a provider's retries and
-    our own do not count again); suppress the address (`soft_bounce_limit`) once
-    SOFT_BOUNCE_LIMIT of them fell within 30 days. True when this suppressed it."""
+def soft_bounced(*, email: str, recipient_id: int, source: str = "", step: int = 0) -> bool:
+    """Count a soft bounce of `email` (once per recipient message — `step` 0 is the first
+    message, 1, 2 … its follow-ups —: a provider's retries and our own do not count again);
+    suppress the address (`soft_bounce_limit`) once SOFT_BOUNCE_LIMIT of them fell within
+    30 days. True when this suppressed it."""
     email = (email or "").strip().lower()
     try:
         with transaction.atomic():
-            SoftBounce.objects.create(email=email, recipient_id=recipient_id)
+            SoftBounce.objects.create(email=email, recipient_id=recipient_id, step=step)
     except IntegrityError:
         return False  # this message's soft bounce was counted already
     limit = getattr(settings, "SOFT_BOUNCE_LIMIT", 3)
@@ -133,6 +135,34 @@ def soft_bounced(*, email: str, recipient_id: int, source: str = "") -> bool:
         return False
     suppress(email=email, reason=Suppression.Reason.SOFT_BOUNCE_LIMIT, source=source)
     return True
+
+
+# --- At send time: the same for a first message and a follow-up ----------------------------
+
+
+def hard_at_send(*, recipient_id: int, campaign_id: int, email: str, source: str, event: dict) -> None:
+    """What a hard bounce at send time does besides the sender's own rows (which the Store
+    marks `bounced` in the same transaction): the address suppressed (`hard_bounce`) and the
+    `bounce` event. Call inside that transaction."""
+    suppress(email=email, reason=Suppression.Reason.HARD_BOUNCE, source=source)
+    write_event(recipient_id, campaign_id, event)
+
+
+def recipient_bounced(recipient_id: int, now) -> int:
+    """A hard bounce of a message that went out: the recipient `sent → bounced`, `bounced_at`
+    once (a provider's bounce webhook and a follow-up refused at send alike)."""
+    R = CampaignRecipient.Status
+    return CampaignRecipient.objects.filter(pk=recipient_id, bounced_at__isnull=True).update(
+        bounced_at=now, status=Case(When(status=R.SENT, then=Value(R.BOUNCED)), default=F("status"))
+    )
+
+
+def soft_at_send(*, recipient_id: int, campaign_id: int, email: str, step: int, source: str, event: dict) -> None:
+    """A soft bounce at send time: its `bounce` event, and one more towards SOFT_BOUNCE_LIMIT
+    (which may suppress the address: its retry is then refused at its start)."""
+    with transaction.atomic():
+        write_event(recipient_id, campaign_id, event)
+        soft_bounced(email=email, recipient_id=recipient_id, source=source, step=step)
 
 
 # The tracking app writes the `bounce` event of a refusal at send time (the engine may not

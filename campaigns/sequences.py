@@ -141,7 +141,7 @@ def stop(recipient_ids, reason: str) -> int:
     ids = list(recipient_ids)
     if not ids:
         return 0
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # no savepoint inside a caller's transaction
         CampaignRecipient.objects.filter(pk__in=ids, sequence_status=Seq.ACTIVE).update(
             sequence_status=Seq.STOPPED, stop_reason=reason, next_step_at=None
         )

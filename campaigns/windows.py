@@ -3,6 +3,13 @@ time) or `{"days": ["mon", …], "start": "09:00", "end": "17:00", "timezone": "
 (`end` exclusive) — read in each recipient's time zone: the lead's `timezone` with
 `"lead"`, falling back to the campaign's `timezone` (default settings.TIME_ZONE).
 
+Times are wall-clock times in that zone. A window whose `end` is before its `start`
+(22:00–06:00) spans midnight: it opens on each of `days` at `start` and closes at `end` the
+next morning (so `"days": ["fri"]` is Friday 22:00 to Saturday 06:00). Across a DST change
+a window keeps its wall-clock times: it is an hour shorter or longer that day, and a `start`
+that falls in the hour the clocks skip opens when they resume (02:30 on a spring-forward
+night opens at 03:30 new time).
+
 The sender asks `hold` after each claim: rows outside their window go back, due when it
 next opens (`not_before` / `due_at`), and the rest of the batch goes ahead.
 """
@@ -49,8 +56,8 @@ def clean_window(value) -> dict | None:
     for label, t in (("start", start), ("end", end)):
         if not isinstance(t, str) or not _HHMM.match(t):
             raise ValueError(f"{label}: a time as HH:MM (24 h).")
-    if end <= start:
-        raise ValueError("end must be after start (end is exclusive; a window does not span midnight).")
+    if end == start:
+        raise ValueError("end must differ from start (end is exclusive; an end before the start spans midnight).")
     tz = value.get("timezone", "lead")
     if tz != "lead":
         clean_zone(tz)
@@ -68,20 +75,29 @@ def _hm(text) -> time:
     return time(int(hours), int(minutes))
 
 
+def is_inside(window: dict, wall: datetime) -> bool:
+    """Whether the wall-clock time `wall` (naive, in the recipient's zone) is in the window."""
+    start, end = _hm(window["start"]), _hm(window["end"])
+    day, at = wall.date(), wall.time()
+    opened_today = DAYS[day.weekday()] in window["days"]
+    if start < end:
+        return opened_today and start <= at < end
+    opened_yesterday = DAYS[(day - timedelta(days=1)).weekday()] in window["days"]
+    return (opened_today and at >= start) or (opened_yesterday and at < end)
+
+
 def opens_at(window: dict, tz: ZoneInfo, now: datetime) -> datetime | None:
     """None when `now` is inside the window in `tz`; else the next opening, in UTC."""
-    local = now.astimezone(tz)
-    start, end = _hm(window["start"]), _hm(window["end"])
+    wall = now.astimezone(tz).replace(tzinfo=None)
+    if is_inside(window, wall):
+        return None
+    start = _hm(window["start"])
     for ahead in range(8):
-        day = local.date() + timedelta(days=ahead)
-        if DAYS[day.weekday()] not in window["days"]:
-            continue
-        opens = datetime.combine(day, start, tzinfo=tz)
-        closes = datetime.combine(day, end, tzinfo=tz)
-        if ahead == 0 and opens <= local < closes:
-            return None
-        if opens > local:
-            return opens.astimezone(UTC)
+        day = wall.date() + timedelta(days=ahead)
+        opens = datetime.combine(day, start)
+        if DAYS[day.weekday()] in window["days"] and opens > wall:
+            # fold=0: an ambiguous time is its first occurrence; a skipped one maps past the gap.
+            return opens.replace(tzinfo=tz).astimezone(UTC)
     return None  # unreachable with a non-empty list of days
 
 

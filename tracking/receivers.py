@@ -19,7 +19,7 @@ anything else              ignored (queued, sent, failed, unknown …)
 The recipient is found by a Message-ID the sender stored (the first message's or a follow-up's; angle brackets ignored; for
 Amazon SES the original ``Message-ID`` header in ``mail.commonHeaders``, since SES's own
 ``messageId`` differs), by the provider's own id of the message the sender stored
-(``provider_message_id``: anymail's ``message_id`` over an API backend, the relay's queue id
+(``provider_message_id``, a first message's or a follow-up's: anymail's ``message_id`` over an API backend, the relay's queue id
 over SMTP), or by the ``token``/``recipient_token`` metadata the sender attaches (over SMTP
 in each relay's custom-data header, `campaigns.sending.relays`). The provider's event id (or, when it sends none, a hash of the payload) becomes
 ``provider_event_id``, so a replayed webhook changes nothing. The work is a few indexed
@@ -88,12 +88,16 @@ def _provider_ids(event) -> list[str]:
     return [i[:255] for i in dict.fromkeys(ids) if i]
 
 
-def followup_recipient_ids(message_ids) -> list[int]:
-    """The recipients of the follow-ups with these Message-IDs (any step after the first)."""
+def followup_recipient_ids(message_ids, provider_ids=()) -> list[int]:
+    """The recipients of the follow-ups with these Message-IDs or provider ids (any step
+    after the first)."""
     wanted = [form for mid in message_ids for form in (mid, f"<{mid}>")]
-    if not wanted:
+    query = Q(message_id__in=wanted) if wanted else Q()
+    if provider_ids:
+        query |= Q(provider_message_id__in=list(provider_ids)) & ~Q(provider_message_id="")
+    if not query:
         return []
-    return list(RecipientMessage.objects.filter(message_id__in=wanted).values_list("recipient_id", flat=True)[:10])
+    return list(RecipientMessage.objects.filter(query).values_list("recipient_id", flat=True)[:10])
 
 
 def find_recipient(event) -> CampaignRecipient | None:
@@ -111,7 +115,7 @@ def find_recipient(event) -> CampaignRecipient | None:
         query |= Q(token=str(token)[:64])
     if not query:
         return None
-    followup = followup_recipient_ids(_message_ids(event))
+    followup = followup_recipient_ids(_message_ids(event), provider_ids)
     if followup:
         query |= Q(pk__in=followup)
     candidates = list(CampaignRecipient.objects.select_related("campaign").filter(query)[:10])

@@ -87,10 +87,7 @@ def _apply(recipient, event_type, event_data, is_machine, now):
             return
         suppress(email=email, reason=Reason.HARD_BOUNCE, source=source)
         if sent:
-            rows.filter(bounced_at__isnull=True).update(
-                bounced_at=now,
-                status=Case(When(status=Status.SENT, then=Value(Status.BOUNCED)), default=F("status")),
-            )
+            bounces.recipient_bounced(recipient.pk, now)
     elif event_type == EventType.COMPLAIN:
         suppress(email=email, reason=Reason.COMPLAINT, source=source)
         if sent:
@@ -154,7 +151,8 @@ def event_record(
         provider_event_id=(provider_event_id or None) and provider_event_id[:255],
     )
     cancelled = 0
-    with transaction.atomic():
+    # No savepoint of its own inside a caller's transaction (an error rolls that back too).
+    with transaction.atomic(savepoint=False):
         if event.provider_event_id:
             try:
                 with transaction.atomic():

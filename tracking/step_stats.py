@@ -1,7 +1,8 @@
 """Per-step stats: `steps` in the campaign's stats, one entry per message (step 0 = the
 first message): `position, sent, opened, clicked, replied, bounced`, people only.
 
-Each message counts the recipients it went to, and an open, click or bounce counts for the
+Each message counts the recipients it went to (a follow-up refused as a hard bounce at send
+counts as sent, like a first message: its row is `bounced`), and an open, click or bounce counts for the
 message that was the recipient's latest when it happened (an open pixel is the same for
 every message of a recipient, so the time is what tells them apart); a reply counts for the
 message it answered (matched by its Message-ID, `Reply.step`). A campaign without steps
@@ -35,7 +36,7 @@ WITH sent AS (
     WHERE r.campaign_id = %(campaign)s AND r.sent_at IS NOT NULL AND r.status <> 'queued'
     UNION ALL
     SELECT m.recipient_id, m.position, m.sent_at FROM {_MESSAGES} m
-    WHERE m.campaign_id = %(campaign)s AND m.status = 'sent'
+    WHERE m.campaign_id = %(campaign)s AND m.status IN ('sent', 'bounced')
 ), w AS (
     SELECT rid, pos, at, LEAD(at) OVER (PARTITION BY rid ORDER BY pos) AS until FROM sent
 )

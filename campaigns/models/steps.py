@@ -50,6 +50,7 @@ class MessageStatus(models.TextChoices):
     QUEUED = "queued"  # claimed by a sender
     SENT = "sent"
     FAILED = "failed"
+    BOUNCED = "bounced"  # refused at send as a hard bounce (the recipient bounced too)
     CANCELLED = "cancelled"  # the sequence stopped before it started
     SKIPPED = "skipped"  # its condition failed when it fell due
 
@@ -69,6 +70,8 @@ class RecipientMessage(models.Model):
     status = models.CharField(max_length=20, choices=MessageStatus.choices, default=MessageStatus.PENDING)
     due_at = models.DateTimeField(help_text="Not claimed before (the step's due time, later its backoff).")
     message_id = models.CharField(max_length=255, blank=True)
+    # The provider's id of the message when it took it (as the recipient row's, for step 0).
+    provider_message_id = models.CharField(max_length=255, blank=True)
     subject = models.CharField(max_length=998, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -102,6 +105,11 @@ class RecipientMessage(models.Model):
             models.Index(fields=["campaign", "sent_at"], name="message_campaign_sent"),
             # Replies and provider webhooks find the message by its Message-ID.
             models.Index(fields=["message_id"], name="message_message_id"),
+            models.Index(
+                fields=["provider_message_id"],
+                name="message_provider_message_id",
+                condition=~models.Q(provider_message_id=""),
+            ),
         ]
 
     def __str__(self):

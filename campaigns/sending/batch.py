@@ -21,7 +21,7 @@ from .domains import DomainPlan, Waiting
 from .drivers import TwoPhase, Whole
 from .errors import TransientFailure
 from .mime import Sender
-from .prepare import Prepared, RenderAhead, RenderFailed, any_dynamic, prepare_batch
+from .prepare import Prepared, RenderAhead, RenderFailed, any_dynamic, first_jobs, prepare_batch
 from .step import Batch, BatchResult, send_one
 from .transport import Transport
 
@@ -158,7 +158,7 @@ def _send_batch(campaign_id, result, successor) -> BatchResult:
             elif any_dynamic(campaign, recipients):
                 messages = Prepared(prepare_batch(campaign, recipients))
             else:
-                messages = RenderAhead(campaign, recipients, Sender.for_campaign(campaign))
+                messages = RenderAhead(first_jobs(campaign, recipients), Sender.for_campaign(campaign))
             _send_all(batch, messages, plan)
         except (RenderFailed, TemplateError) as exc:
             _render_failed(campaign, exc, result)

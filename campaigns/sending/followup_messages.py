@@ -1,18 +1,17 @@
-"""Preparing a batch of follow-ups: each step's template compiled once per process with
-tracking written in, the subject ("Re: " + the previous one unless the step has its own),
-the thread headers (`In-Reply-To` = the previous message's Message-ID, `References` = all
-earlier ones) and the rendered Outgoing messages."""
+"""Preparing a batch of follow-ups: what differs from first messages — each step's template
+(compiled once per process, `prepare.compile_cached`), the subject ("Re: " + the previous one
+unless the step has its own) and the thread headers (`In-Reply-To` = the previous message's
+Message-ID, `References` = all earlier ones). Rendering, links, headers and the render-ahead
+thread are the first messages' (`prepare`)."""
 
-import queue
-import threading
+import functools
 
 from django.conf import settings
 
 from .. import rendering, sequences
 from ..models import RecipientMessage
 from .followups import why_not
-from .mime import Outgoing, build_mime, list_unsubscribe_headers, reply_to_headers, to_header
-from .prepare import Prepared, RenderAhead, link_ids, render_parts
+from .prepare import Job, Prepared, RenderAhead, compile_cached, outgoing_for, render_all
 
 M = RecipientMessage.Status
 
@@ -29,14 +28,12 @@ def subject_source(campaign, steps: dict, position: int) -> str:
     return previous if previous.lower().startswith("re:") else f"Re: {previous}"
 
 
-_compiled = {}
-
-
 def compiled_step(campaign, steps: dict, position: int):
     """(CompiledMessage, dynamic links?) of step `position`, tracking written in, once per process."""
     step = steps[position]
     subject = subject_source(campaign, steps, position)
     key = (
+        "step",
         campaign.pk,
         step.pk,
         step.updated_at,
@@ -47,20 +44,7 @@ def compiled_step(campaign, steps: dict, position: int):
         campaign.track_opens,
         settings.SITE_URL,
     )
-    found = _compiled.get(key)
-    if found is None:
-        if len(_compiled) > 64:
-            _compiled.clear()
-        body_html, body_text, dynamic = rendering.instrument_source(
-            step.template.body_html,
-            step.template.body_text or "",
-            link_ids_for=lambda urls: link_ids(campaign.pk, urls),
-            track_clicks=campaign.track_clicks,
-            track_opens=campaign.track_opens,
-        )
-        compiled = rendering.compile_message(subject=subject, body_html=body_html, body_text=body_text)
-        found = _compiled[key] = (compiled, dynamic)
-    return found
+    return compile_cached(key, campaign, lambda: (subject, step.template.body_html, step.template.body_text))
 
 
 def thread_ids(messages) -> dict:
@@ -87,27 +71,10 @@ def thread_headers(chain: list) -> list:
     return [("In-Reply-To", chain[-1]), ("References", " ".join(chain))]
 
 
-def outgoing_for(campaign, m, parts, chain) -> Outgoing:
-    """Follow-up `m` as an Outgoing: its `recipient_id` is the follow-up row's id (the
-    store's key); the thread headers, tracking and unsubscribe headers of every message."""
-    r = m.recipient
-    return Outgoing(
-        recipient_id=m.pk,
-        token=r.token,
-        to=to_header(r),
-        rcpt=r.email_address,
-        message_id=m.message_id,
-        subject=parts["subject"],
-        html=parts["html"],
-        text=parts["text"],
-        headers=[
-            *thread_headers(chain),
-            *list_unsubscribe_headers(r.token),
-            ("X-Campaign-ID", campaign.campaign_id),
-            *reply_to_headers(r.token),
-        ],
-        metadata={"token": r.token, "campaign_id": campaign.campaign_id, "step": m.position},
-    )
+def _finish(campaign, m, chain, parts):
+    """Follow-up `m`'s Outgoing (its subject as rendered kept on the row, stored at the end)."""
+    m.subject = parts["subject"][:998]
+    return outgoing_for(campaign, m.recipient, parts, message=m, thread=thread_headers(chain))
 
 
 def prepare_batch(campaign, messages, sender=None) -> tuple[list, object]:
@@ -126,56 +93,28 @@ def prepare_batch(campaign, messages, sender=None) -> tuple[list, object]:
     compiled = {p: compiled_step(campaign, steps, p) for p in {m.position for m in kept}}
     chains = thread_ids(kept)
     data = rendering.campaign_data(campaign)
+    jobs = [
+        Job(*compiled[m.position], data, m.recipient, functools.partial(_finish, campaign, m, chains[m.pk]))
+        for m in kept
+    ]
     if not any(dynamic for _, dynamic in compiled.values()):
-        return kept, StepsAhead(campaign, kept, compiled, chains, data, sender)
-    rendered, urls = [], set()
-    for m in kept:
-        template, dynamic = compiled[m.position]
-        parts = render_parts(template, data, m.recipient)
-        if dynamic:
-            urls.update(rendering.find_links(parts["html"], parts["text"], token=m.recipient.token))
-        rendered.append((m, parts))
-    ids = link_ids(campaign.pk, urls) if urls else {}
-    out = []
-    for m, parts in rendered:
-        if ids:
-            parts["html"], parts["text"] = rendering.rewrite_links(parts["html"], parts["text"], m.recipient.token, ids)
-        m.subject = parts["subject"][:998]
-        out.append(outgoing_for(campaign, m, parts, chains[m.pk]))
+        return kept, StepsAhead(kept, jobs, sender)
+    out = render_all(campaign.pk, jobs)
     RecipientMessage.objects.bulk_update(kept, ["subject"])
     return kept, Prepared(out)
 
 
 class StepsAhead(RenderAhead):
-    """prepare.RenderAhead for follow-ups: each rendered with its step's template; the
-    subjects as rendered are stored when the batch closes."""
+    """prepare.RenderAhead for follow-ups: the subjects as rendered are stored when the
+    batch closes."""
 
-    def __init__(self, campaign, messages, compiled, chains, data, sender):
-        self.compiled_by_step, self.chains = compiled, chains
-        self.campaign, self.recipients, self.sender, self.data = campaign, messages, sender, data
-        self.queue = queue.Queue()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="render-ahead-steps", daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        for m in self.recipients:
-            if self.stop.is_set():
-                return
-            try:
-                parts = render_parts(self.compiled_by_step[m.position][0], self.data, m.recipient)
-                m.subject = parts["subject"][:998]
-                out = outgoing_for(self.campaign, m, parts, self.chains[m.pk])
-                if self.sender is not None:
-                    out.data = build_mime(out, self.sender)
-            except Exception as exc:  # handed to the sending loop
-                self.queue.put(exc)
-                return
-            self.queue.put(out)
+    def __init__(self, messages, jobs, sender):
+        self.messages = messages
+        super().__init__(jobs, sender)
 
     def close(self):
         super().close()
         self.thread.join(timeout=30)
-        rendered = [m for m in self.recipients if m.subject]
+        rendered = [m for m in self.messages if m.subject]
         if rendered:
             RecipientMessage.objects.bulk_update(rendered, ["subject"])

@@ -23,10 +23,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .. import sequences
+from .. import bounces, sequences
 from ..models import Campaign, CampaignRecipient, CampaignStep, RecipientMessage, Suppression
 from . import store
 from .mime import message_id_domain
@@ -138,7 +139,7 @@ _START_SQL = (
 )
 _SENT_SQL = (
     f"UPDATE {_MESSAGES} SET status = '{M.SENT}', sent_at = %(now)s, updated_at = %(now)s,"
-    f" lease_expires_at = NULL, handed_at = NULL, error_message = ''"
+    f" lease_expires_at = NULL, handed_at = NULL, error_message = '', provider_message_id = %(provider_id)s"
     f" WHERE id = %(sent)s AND (status = '{M.QUEUED}' OR (status = '{M.FAILED}' AND error_message = %(interrupted)s))"
     f" RETURNING recipient_id, campaign_id, position"
 )
@@ -154,15 +155,16 @@ def start(rid: int, campaign_id: int, now=None, *, hand: bool = True) -> bool:
 
 @durable
 def mark_sent(rid: int, provider_id: str = "") -> None:
-    """`sent`, and the sequence advanced in the same transaction (one statement on
-    PostgreSQL: `_advancing_sql`). `provider_id` is the drivers' argument for first messages;
-    a follow-up is matched by its Message-ID (its row keeps no provider id)."""
-    if _chained_mark(rid, None, None, hand=False) is not None:
+    """`sent` with the provider's id of the message (`provider_message_id`), and the
+    sequence advanced in the same transaction (one statement on PostgreSQL: `_ADVANCING_SQL`)."""
+    provider_id = provider_id[:255]
+    if _chained_mark(rid, None, None, hand=False, provider_id=provider_id) is not None:
         return
     now = timezone.now()
+    params = {"now": store._stamp(now), "sent": rid, "interrupted": INTERRUPTED, "provider_id": provider_id}
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_SENT_SQL, {"now": store._stamp(now), "sent": rid, "interrupted": INTERRUPTED})
+            cursor.execute(_SENT_SQL, params)
             row = cursor.fetchone()
         if row is not None:
             recipient_id, campaign_id, position = row
@@ -180,25 +182,26 @@ def mark_sent_and_start(
 ) -> bool:
     """`mark_sent(sent_id)` — the sequence advanced — and `start(next_id)`: one statement on
     PostgreSQL, as for first messages. True when `next_id` was started."""
-    started = _chained_mark(sent_id, next_id, campaign_id, hand=hand)
+    started = _chained_mark(sent_id, next_id, campaign_id, hand=hand, provider_id=provider_id[:255])
     if started is not None:
         return started
-    mark_sent(sent_id)
+    mark_sent(sent_id, provider_id)
     return start(next_id, campaign_id, hand=hand)
 
 
 _ADVANCING_SQL = (
     f"WITH sent AS (UPDATE {_MESSAGES} SET status = '{M.SENT}', sent_at = %(now)s, updated_at = %(now)s,"
-    f" lease_expires_at = NULL, handed_at = NULL, error_message = ''"
+    f" lease_expires_at = NULL, handed_at = NULL, error_message = '', provider_message_id = %(provider_id)s"
     f" WHERE id = %(sent)s AND (status = '{M.QUEUED}' OR (status = '{M.FAILED}' AND error_message = %(interrupted)s))"
     f" RETURNING recipient_id, campaign_id, position),"
     # The recipient's row lock is taken here: a concurrent stop waits, then cancels the new row.
     f" adv AS (UPDATE {_RECIPIENTS} r SET current_step = sent.position, next_step_at = %(next_due)s,"
     f" sequence_status = %(after)s FROM sent WHERE r.id = sent.recipient_id AND r.sequence_status = '{Seq.ACTIVE}'"
     f" RETURNING r.id, sent.campaign_id, sent.position),"
-    f" ins AS (INSERT INTO {_MESSAGES} (recipient_id, campaign_id, position, status, due_at, message_id, subject,"
-    f" attempts, error_message, created_at, updated_at)"
-    f" SELECT adv.id, adv.campaign_id, adv.position + 1, '{M.PENDING}', %(next_due)s, '', '', 0, '', %(now)s, %(now)s"
+    f" ins AS (INSERT INTO {_MESSAGES} (recipient_id, campaign_id, position, status, due_at, message_id,"
+    f" provider_message_id, subject, attempts, error_message, created_at, updated_at)"
+    f" SELECT adv.id, adv.campaign_id, adv.position + 1, '{M.PENDING}', %(next_due)s, '', '', '', 0, '', %(now)s,"
+    f" %(now)s"
     f" FROM adv WHERE %(has_next)s ON CONFLICT DO NOTHING),"
     f" ended AS (UPDATE {_RECIPIENTS} r SET current_step = sent.position FROM sent"
     f" WHERE r.id = sent.recipient_id AND r.sequence_status <> '{Seq.ACTIVE}'"
@@ -210,7 +213,7 @@ _ADVANCING_AND_START_SQL = (
 )
 
 
-def _chained_mark(sent_id, next_id, campaign_id, *, hand) -> bool | None:
+def _chained_mark(sent_id, next_id, campaign_id, *, hand, provider_id="") -> bool | None:
     """PostgreSQL, for a row this process claimed: the sent mark, the sequence's advance (the
     next step's row, or the end) and, with `next_id`, the next start — one statement, one
     round trip (Python's version of the advance: `sequences.advance_after_step`). None when
@@ -228,6 +231,7 @@ def _chained_mark(sent_id, next_id, campaign_id, *, hand) -> bool | None:
         "next_due": None if delay is None else store._stamp(now + delay),
         "after": Seq.FINISHED if delay is None else Seq.ACTIVE,
         "has_next": delay is not None,
+        "provider_id": provider_id,
     }
     with connection.cursor() as cursor:
         if next_id is None:
@@ -328,6 +332,53 @@ def mark_failed(rid: int, reason: str) -> None:
         if updated:
             recipient_id = RecipientMessage.objects.values_list("recipient_id", flat=True).get(pk=rid)
             sequences.end_after_failure(recipient_id)
+
+
+def step_of(message) -> int:
+    return message.position
+
+
+@durable
+def mark_bounced(message, reason: str, *, source: str, event: dict) -> bool:
+    """A follow-up's hard bounce at send time, as a first message's (`store.mark_bounced`),
+    in one transaction: its row `bounced` (`sent_at` kept: it counts as sent for its step),
+    the recipient `bounced` (`bounces.recipient_bounced`), its sequence stopped (`bounced`),
+    and what every hard bounce at send does (`bounces.hard_at_send`: suppressed, the event).
+    True when this call recorded it."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = RecipientMessage.objects.filter(pk=message.pk, status=M.QUEUED).update(
+            status=M.BOUNCED,
+            sent_at=Coalesce(F("sent_at"), Value(now)),
+            handed_at=None,
+            lease_expires_at=None,
+            error_message=reason[:1000],
+            updated_at=now,
+        )
+        if changed:
+            bounces.recipient_bounced(message.recipient_id, now)
+            sequences.stop([message.recipient_id], CampaignRecipient.StopReason.BOUNCED)
+            bounces.hard_at_send(
+                recipient_id=message.recipient_id,
+                campaign_id=message.campaign_id,
+                email=message.recipient.email_address,
+                source=source,
+                event=event,
+            )
+    return bool(changed)
+
+
+@durable
+def soft_bounced(message, *, source: str, event: dict) -> None:
+    """A follow-up's soft bounce at send time (`bounces.soft_at_send`: counted once per step)."""
+    bounces.soft_at_send(
+        recipient_id=message.recipient_id,
+        campaign_id=message.campaign_id,
+        email=message.recipient.email_address,
+        step=message.position,
+        source=source,
+        event=event,
+    )
 
 
 @durable

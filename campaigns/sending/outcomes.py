@@ -1,51 +1,52 @@
 """What a refusal at send time leads to, by its bounce kind (`campaigns.bounces`), and the
-auto-pause watch of a batch. Called by the one step (`step.send_one`); the statements are the
-Store's.
+auto-pause watch of a batch. Called by the one step (`step.send_one`) for first messages and
+follow-ups alike (contract "Deliverability"); the statements are the batch's Store's.
 
-- hard (5.1.x, a provider's rejected/invalid recipient): the recipient `bounced`, the
-  address suppressed (`hard_bounce`) and a `bounce` event, in one durable transaction; then
-  the campaign's rates are checked (auto-pause);
+- hard (5.1.x, a provider's rejected/invalid recipient): the recipient `bounced` (and a
+  follow-up's row `bounced`, its sequence stopped: `bounced`), the address suppressed
+  (`hard_bounce`) and a `bounce` event, in one durable transaction; then the campaign's
+  rates are checked (auto-pause);
 - soft (4.2.x/5.2.x): retried or failed as its basic code says, and counted towards
   SOFT_BOUNCE_LIMIT (a `bounce` event with `bounce_type: soft` each time);
 - policy (5.7.x) and anything else: `failed` with the answer (or retried), the address kept.
 """
 
 from .. import bounces, states
-from . import store
 from .errors import PermanentFailure, TransientFailure
 
 
 def refused(batch, rid: int, failure: PermanentFailure) -> None:
-    """A permanent refusal of `rid`'s message (a recipient's first message, or a follow-up
-    row when `batch.store` is `followups`: failed, its sequence ended; the bounce kinds'
-    status, suppression and events are first messages' — a follow-up's hard bounce does not
-    suppress the address yet)."""
-    first = batch.store is store
-    recipient, reason = batch.by_pk[rid], str(failure)
-    if first and failure.kind == bounces.HARD:
-        event = {"bounce_type": "hard", "source": failure.source, "reason": reason[:1000]}
-        if store.mark_bounced(recipient, reason, source=batch.campaign.campaign_id, event=event):
+    """A permanent refusal of the message of row `rid` — a first message or a follow-up:
+    the rule is the same, the statements are the batch's Store's (`store` / `followups`)."""
+    row, reason = batch.by_pk[rid], str(failure)
+    if failure.kind == bounces.HARD:
+        if batch.store.mark_bounced(row, reason, source=batch.campaign.campaign_id, event=_event(batch, row, failure)):
             batch.result.bounced += 1
             batch.watch.bounced()
         return
     batch.store.mark_failed(rid, reason)
     batch.result.failed += 1
-    if first and failure.kind == bounces.SOFT:
-        _soft(batch, recipient, failure)
+    if failure.kind == bounces.SOFT:
+        batch.store.soft_bounced(row, source=batch.campaign.campaign_id, event=_event(batch, row, failure))
 
 
 def deferred(batch, rid: int, failure: TransientFailure) -> None:
     """A refusal worth retrying: pending again after its backoff (or failed after
-    SEND_MAX_ATTEMPTS); a first message's soft bounce is also counted."""
-    recipient = batch.by_pk[rid]
-    batch.store.mark_transient(recipient, str(failure))
-    if batch.store is store and failure.kind == bounces.SOFT:
-        _soft(batch, recipient, failure)
+    SEND_MAX_ATTEMPTS); a soft bounce is also counted."""
+    row = batch.by_pk[rid]
+    batch.store.mark_transient(row, str(failure))
+    if failure.kind == bounces.SOFT:
+        batch.store.soft_bounced(row, source=batch.campaign.campaign_id, event=_event(batch, row, failure))
 
 
-def _soft(batch, recipient, failure) -> None:
-    event = {"bounce_type": "soft", "source": failure.source, "reason": str(failure)[:1000]}
-    store.soft_bounced(recipient, source=batch.campaign.campaign_id, event=event)
+def _event(batch, row, failure) -> dict:
+    """The `bounce` event's data: `step` is the message refused (0 = the first)."""
+    return {
+        "bounce_type": "hard" if failure.kind == bounces.HARD else "soft",
+        "source": failure.source,
+        "reason": str(failure)[:1000],
+        "step": batch.store.step_of(row),
+    }
 
 
 class RateWatch:

@@ -354,11 +354,17 @@ def mark_failed(rid: int, reason: str) -> None:
     )
 
 
+def step_of(recipient) -> int:
+    """The message a row stands for: 0, the first message (`followups.step_of`: its step)."""
+    return 0
+
+
 @durable
 def mark_bounced(recipient, reason: str, *, source: str, event: dict) -> bool:
     """A hard bounce at send time, in one transaction: the recipient `bounced` (`sent_at`
-    kept, so it counts as sent like every bounce, and `bounced_at` now), the address
-    suppressed (`hard_bounce`) and the `bounce` event. True when this call recorded it."""
+    kept, so it counts as sent like every bounce, and `bounced_at` now), and what every hard
+    bounce at send does (`bounces.hard_at_send`: suppressed, the event). True when this
+    call recorded it."""
     now = timezone.now()
     with transaction.atomic():
         changed = CampaignRecipient.objects.filter(pk=recipient.pk, status=R.QUEUED).update(
@@ -371,18 +377,27 @@ def mark_bounced(recipient, reason: str, *, source: str, event: dict) -> bool:
             updated_at=now,
         )
         if changed:
-            bounces.suppress(email=recipient.email_address, reason=Suppression.Reason.HARD_BOUNCE, source=source)
-            bounces.write_event(recipient.pk, recipient.campaign_id, event)
+            bounces.hard_at_send(
+                recipient_id=recipient.pk,
+                campaign_id=recipient.campaign_id,
+                email=recipient.email_address,
+                source=source,
+                event=event,
+            )
     return bool(changed)
 
 
 @durable
 def soft_bounced(recipient, *, source: str, event: dict) -> None:
-    """A soft bounce at send time: its `bounce` event, and one more towards SOFT_BOUNCE_LIMIT
-    (which may suppress the address: its retry is then refused at its start)."""
-    with transaction.atomic():
-        bounces.write_event(recipient.pk, recipient.campaign_id, event)
-        bounces.soft_bounced(email=recipient.email_address, recipient_id=recipient.pk, source=source)
+    """A soft bounce of a first message at send time (`bounces.soft_at_send`)."""
+    bounces.soft_at_send(
+        recipient_id=recipient.pk,
+        campaign_id=recipient.campaign_id,
+        email=recipient.email_address,
+        step=0,
+        source=source,
+        event=event,
+    )
 
 
 @durable

@@ -144,7 +144,8 @@ class CampaignWriteSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         help_text='Null (any time) or {"days": ["mon", …], "start": "09:00", "end": "17:00", '
-        '"timezone": "lead" | "<IANA zone>"} (end exclusive). "lead": each lead\'s timezone, else the campaign\'s.',
+        '"timezone": "lead" | "<IANA zone>"} (end exclusive; an end before the start, e.g. 22:00–06:00, spans '
+        "midnight). \"lead\": each lead's timezone, else the campaign's.",
     )
     timezone = serializers.CharField(
         required=False, max_length=64, help_text="IANA time zone (default settings.TIME_ZONE)."

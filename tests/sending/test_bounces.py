@@ -71,7 +71,12 @@ def test_no_such_user_at_send_bounces_and_no_later_campaign_tries_it(smtp_settin
     assert gone.bounced_at is not None and gone.sent_at is not None
     event = EmailTracking.objects.get(campaign_recipient=gone)
     assert event.event_type == "bounce"
-    assert event.event_data == {"bounce_type": "hard", "source": "smtp", "reason": "550 5.1.1 No such user here"}
+    assert event.event_data == {
+        "bounce_type": "hard",
+        "source": "smtp",
+        "reason": "550 5.1.1 No such user here",
+        "step": 0,
+    }
     suppression = Suppression.objects.get(email="gone@example.net")
     assert (suppression.reason, suppression.source) == ("hard_bounce", first.campaign_id)
     metrics = campaign_metrics(campaign_ids=[first.pk])[first.pk]

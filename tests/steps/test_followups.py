@@ -223,9 +223,10 @@ def test_a_suppressed_address_gets_no_follow_up_and_its_sequence_stops(smtp_sett
 
 
 def test_a_permanent_refusal_of_a_follow_up_ends_that_sequence(smtp_settings, smtp_server):
+    """(A hard bounce also bounces the recipient: tests/steps/test_followup_bounces.py.)"""
     campaign = campaign_with_steps(1, steps=[(NOW, "always", ""), (NOW, "always", "")])
     sending.send_batch(campaign.pk)
-    smtp_server.reject("s0@example.net")
+    smtp_server.reject("s0@example.net", "550 Requested action not taken")
     send_until_idle(campaign)
     recipient = CampaignRecipient.objects.get()
     message = RecipientMessage.objects.get()

@@ -31,10 +31,11 @@ def by_message_ids(ids) -> Match | None:
     found = {}
     for r in CampaignRecipient.objects.select_related("campaign", "lead").filter(message_id__in=_forms(ids)):
         found.setdefault(f"<{r.message_id.strip('<>')}>", (r, 0))
-    for m in RecipientMessage.objects.select_related("recipient__campaign", "recipient__lead").filter(
-        message_id__in=_forms(ids)
-    ):
-        found.setdefault(f"<{m.message_id.strip('<>')}>", (m.recipient, m.position))
+    if ids[0] not in found:  # the most direct id is not a first message: look at the follow-ups
+        for m in RecipientMessage.objects.select_related("recipient__campaign", "recipient__lead").filter(
+            message_id__in=_forms(ids)
+        ):
+            found.setdefault(f"<{m.message_id.strip('<>')}>", (m.recipient, m.position))
     for i in ids:
         if i in found:
             recipient, step = found[i]
