@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0016_marketer_group'),
+        ("campaigns", "0017_segs_lead_engagement_rollup"),
     ]
 
     operations = [

@@ -32,7 +32,7 @@ def classify(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("campaigns", "0016_marketer_group")]
+    dependencies = [("campaigns", "0019_pace_recipient_claim_domain")]
 
     operations = [
         migrations.AddField(

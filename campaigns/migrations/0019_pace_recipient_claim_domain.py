@@ -10,7 +10,7 @@ from django.db.models.functions import Lower, StrIndex, Substr
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0016_marketer_group"),
+        ("campaigns", "0018_loop_followup_bounces"),
     ]
 
     operations = [
