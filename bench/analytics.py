@@ -53,7 +53,7 @@ INSERT INTO campaigns_campaignrecipient (
     campaign_id, email_address, first_name, last_name, status, token, message_id, attempts,
     sent_at, delivered_at, opened_at, clicked_at, replied_at, bounced_at, unsubscribed_at,
     complained_at, error_message, open_count, click_count, machine_open_count,
-    machine_click_count, created_at, updated_at)
+    machine_click_count, created_at, updated_at, provider_message_id, sequence_status, stop_reason)
 SELECT %(campaign)s,
        'r' || i || '@' || (ARRAY['gmail.com','yahoo.com','outlook.com','hotmail.com','icloud.com',
                                  'corp.example','fliptech.example','aol.com'])[i %% 8 + 1],
@@ -71,7 +71,7 @@ SELECT %(campaign)s,
        CASE WHEN s.status IN ('sent','unsubscribed') AND i %% 5 < 2 THEN 1 + i %% 4 ELSE 0 END,
        CASE WHEN s.status IN ('sent','unsubscribed') AND i %% 10 = 0 THEN 1 + i %% 3 ELSE 0 END,
        CASE WHEN i %% 3 = 0 THEN 1 ELSE 0 END, CASE WHEN i %% 20 = 0 THEN 1 ELSE 0 END,
-       now() - interval '3 days', now()
+       now() - interval '3 days', now(), '', 'finished', ''
 FROM generate_series(1, %(n)s) AS i
 CROSS JOIN LATERAL (SELECT
     CASE WHEN i %% 100 < 85 THEN 'sent' WHEN i %% 100 < 90 THEN 'bounced' WHEN i %% 100 < 93 THEN 'failed'
