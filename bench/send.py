@@ -25,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench._cpu import cpu_seconds  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fliptech.settings")
 os.environ.setdefault("DEBUG", "1")  # a development run: the settings default to DEBUG off
 
@@ -171,21 +174,6 @@ def prebuilt_messages(n):
         )
         out.append((to, sending.build_mime(msg, sender)))
     return out
-
-
-def cpu_seconds(pid) -> float:
-    """User + system CPU seconds of a process and its children so far (the worker and its
-    pool): a figure that other programs loading the machine barely move."""
-    total, stack = 0, [pid]
-    while stack:
-        pid = stack.pop()
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            stack += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run_workers(campaign, processes, port, pool, extra_env=None):

@@ -33,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._cpu import children, cpu_seconds
 from bench.tracking import PY, ROOT, env_for, line, no_loss, psql, run_wrk, start, stop
 
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
@@ -89,23 +90,11 @@ print(json.dumps({"ceiling": ceiling, "delivered": delivered, "seconds": elapsed
 """
 
 
-def cpu_seconds(app):
-    """User + system CPU seconds so far of the pixel's own processes: gunicorn's workers and
-    the PostgreSQL backends serving this database. Unlike a request rate, this barely moves
-    when other programs load the machine, so the cost of the webhooks shows through."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    pids = [int(p) for p in Path(f"/proc/{app.pid}/task/{app.pid}/children").read_text().split()]
-    pids += [
-        r[0] for r in psql(f"SELECT pid FROM pg_stat_activity WHERE datname = '{DB_NAME}' AND pid <> pg_backend_pid()")
-    ]
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+def pixel_cpu_seconds(app):
+    """CPU seconds so far of the pixel's own processes: gunicorn's workers and the PostgreSQL
+    backends serving this database, so the cost of the webhooks shows through the load."""
+    backends = psql(f"SELECT pid FROM pg_stat_activity WHERE datname = '{DB_NAME}' AND pid <> pg_backend_pid()")
+    return cpu_seconds(*children(app.pid), *(r[0] for r in backends))
 
 
 def endpoints(n, url="http://127.0.0.1:9/hook"):
@@ -168,11 +157,11 @@ def main():
         for i, hooks in enumerate(order):
             endpoints(hooks)
             before = psql("SELECT count(*) FROM tracking_emailtracking", DB_NAME)[0][0]
-            cpu_before = cpu_seconds(app)
+            cpu_before = pixel_cpu_seconds(app)
             stats = run_wrk(port, [f"/t/o/{t}.gif" for t in tokens[i]], args.seconds, args.connections)
             time.sleep(1)
             stats["recorded"] = psql("SELECT count(*) FROM tracking_emailtracking", DB_NAME)[0][0] - before
-            stats["cpu_us"] = 1e6 * (cpu_seconds(app) - cpu_before) / max(stats["recorded"], 1)
+            stats["cpu_us"] = 1e6 * (pixel_cpu_seconds(app) - cpu_before) / max(stats["recorded"], 1)
             runs.append((hooks, stats))
             print(
                 line(f"pixel, {hooks} webhooks (run {i + 1})", stats, stats["recorded"]),
